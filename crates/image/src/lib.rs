@@ -9,6 +9,8 @@ pub mod config;
 pub mod content;
 mod fsutil;
 pub mod layers;
+pub mod manifest;
+pub mod progress;
 pub mod reference;
 pub mod store;
 pub mod unpack;
