@@ -20,13 +20,20 @@ pub enum ContentError {
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("size mismatch for {digest}: expected {expected} bytes, got {actual}")]
-    SizeMismatch { digest: Digest, expected: u64, actual: u64 },
+    SizeMismatch {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
     #[error("content store i/o on {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ContentError + '_ {
-    move |source| ContentError::Io { path: path.to_path_buf(), source }
+    move |source| ContentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Blobs on disk under `<data-root>/content`.
@@ -65,7 +72,9 @@ impl ContentStore {
         let p = self.path(digest);
         match fs::metadata(&p) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ContentError::NotFound(digest.clone())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(ContentError::NotFound(digest.clone()))
+            }
             Err(e) => Err(io_err(&p)(e)),
         }
     }
@@ -91,7 +100,10 @@ impl ContentStore {
         let actual = Digest::of(bytes);
         if let Some(e) = expected {
             if *e != actual {
-                return Err(ContentError::DigestMismatch { expected: e.clone(), actual });
+                return Err(ContentError::DigestMismatch {
+                    expected: e.clone(),
+                    actual,
+                });
             }
         }
         let p = self.path(&actual);
@@ -105,7 +117,13 @@ impl ContentStore {
     pub fn ingest(&self) -> Result<Ingest, ContentError> {
         let path = self.ingest_dir().join(random_suffix());
         let file = File::create(&path).map_err(io_err(&path))?;
-        Ok(Ingest { store: self.clone(), path, file: Some(file), hasher: Sha256::new(), written: 0 })
+        Ok(Ingest {
+            store: self.clone(),
+            path,
+            file: Some(file),
+            hasher: Sha256::new(),
+            written: 0,
+        })
     }
 
     pub fn remove(&self, digest: &Digest) -> Result<(), ContentError> {
@@ -123,7 +141,8 @@ impl ContentStore {
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
-            if let Ok(d) = Digest::parse(&format!("sha256:{}", entry.file_name().to_string_lossy())) {
+            if let Ok(d) = Digest::parse(&format!("sha256:{}", entry.file_name().to_string_lossy()))
+            {
                 out.push(d);
             }
         }
@@ -146,15 +165,26 @@ impl Ingest {
     }
 
     /// Checks size and digest, then makes the blob visible under its digest.
-    pub fn commit(mut self, expected: &Digest, expected_size: Option<u64>) -> Result<Digest, ContentError> {
+    pub fn commit(
+        mut self,
+        expected: &Digest,
+        expected_size: Option<u64>,
+    ) -> Result<Digest, ContentError> {
         let actual = Digest::from_sha256(&std::mem::take(&mut self.hasher).finalize());
         if let Some(size) = expected_size {
             if size != self.written {
-                return Err(ContentError::SizeMismatch { digest: expected.clone(), expected: size, actual: self.written });
+                return Err(ContentError::SizeMismatch {
+                    digest: expected.clone(),
+                    expected: size,
+                    actual: self.written,
+                });
             }
         }
         if actual != *expected {
-            return Err(ContentError::DigestMismatch { expected: expected.clone(), actual });
+            return Err(ContentError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
         }
         let file = self.file.take().expect("ingest file present until commit");
         file.sync_all().map_err(io_err(&self.path))?;
@@ -202,9 +232,16 @@ mod tests {
         let other = Digest::of(b"other");
         let mut w = store.ingest().unwrap();
         w.write_all(b"tampered").unwrap();
-        assert!(matches!(w.commit(&other, None), Err(ContentError::DigestMismatch { .. })));
+        assert!(matches!(
+            w.commit(&other, None),
+            Err(ContentError::DigestMismatch { .. })
+        ));
         assert!(!store.contains(&other));
-        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0, "failed ingest leaves nothing");
+        assert_eq!(
+            fs::read_dir(dir.path().join("ingest")).unwrap().count(),
+            0,
+            "failed ingest leaves nothing"
+        );
     }
 
     #[test]

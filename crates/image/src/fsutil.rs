@@ -7,7 +7,9 @@ use std::path::Path;
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one:
 /// write to a temporary file beside it, fsync, rename, fsync the directory.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::other("atomic_write needs a parent directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("atomic_write needs a parent directory"))?;
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".tmp-{}", random_suffix()));
     let result = (|| {

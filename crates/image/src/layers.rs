@@ -75,7 +75,10 @@ impl LayerStore {
     pub fn begin(&self) -> io::Result<LayerWriter> {
         let tmp = self.root.join(format!("tmp-{}", random_suffix()));
         fs::create_dir_all(tmp.join("diff"))?;
-        Ok(LayerWriter { store: self.clone(), tmp: Some(tmp) })
+        Ok(LayerWriter {
+            store: self.clone(),
+            tmp: Some(tmp),
+        })
     }
 
     pub fn remove(&self, chain: &Digest) -> io::Result<()> {
@@ -158,7 +161,12 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
         let w = store.begin().unwrap();
         let d = Digest::of(b"layer");
-        w.commit(&LayerMeta { chain_id: d.clone(), diff_id: d.clone(), size: 1 }).unwrap();
+        w.commit(&LayerMeta {
+            chain_id: d.clone(),
+            diff_id: d.clone(),
+            size: 1,
+        })
+        .unwrap();
         assert!(store.exists(&d));
         assert_eq!(store.list().unwrap(), vec![d]);
     }

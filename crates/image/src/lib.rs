@@ -23,7 +23,8 @@ pub use store::{BlobDescriptor, DeleteItem, ImageError, ImageRecord, ImageStore,
 /// Media types berth reads and writes.
 pub mod media {
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

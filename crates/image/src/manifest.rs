@@ -22,7 +22,11 @@ pub struct Descriptor {
 pub struct Manifest {
     #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "mediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub media_type: String,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
@@ -33,7 +37,11 @@ pub struct Manifest {
 pub struct Index {
     #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "mediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub media_type: String,
     pub manifests: Vec<Descriptor>,
 }
@@ -44,7 +52,11 @@ pub struct Platform {
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
 }
 
@@ -68,24 +80,36 @@ impl ManifestKind {
     /// Parses by the declared media type, falling back on the document's own `mediaType` and
     /// shape (some registries send `application/json`).
     pub fn parse(bytes: &[u8], declared: &str) -> Result<Self, ManifestError> {
-        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
         let inner = v.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
-        let mt = if declared.is_empty() || declared == "application/json" || declared == "text/plain" { inner } else { declared };
+        let mt =
+            if declared.is_empty() || declared == "application/json" || declared == "text/plain" {
+                inner
+            } else {
+                declared
+            };
         let is_index = match mt {
             media::DOCKER_MANIFEST_LIST | media::OCI_INDEX => true,
             media::DOCKER_MANIFEST | media::OCI_MANIFEST => false,
             "" => v.get("manifests").is_some(),
             other => {
                 if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
-                    return Err(ManifestError::UnsupportedMediaType(format!("{other} (schema 1 manifests are not supported)")));
+                    return Err(ManifestError::UnsupportedMediaType(format!(
+                        "{other} (schema 1 manifests are not supported)"
+                    )));
                 }
                 return Err(ManifestError::UnsupportedMediaType(other.to_string()));
             }
         };
         if is_index {
-            Ok(ManifestKind::Index(serde_json::from_value(v).map_err(|e| ManifestError::Invalid(e.to_string()))?))
+            Ok(ManifestKind::Index(
+                serde_json::from_value(v).map_err(|e| ManifestError::Invalid(e.to_string()))?,
+            ))
         } else {
-            Ok(ManifestKind::Image(serde_json::from_value(v).map_err(|e| ManifestError::Invalid(e.to_string()))?))
+            Ok(ManifestKind::Image(
+                serde_json::from_value(v).map_err(|e| ManifestError::Invalid(e.to_string()))?,
+            ))
         }
     }
 }
@@ -103,7 +127,12 @@ impl Platform {
             "riscv64" => ("riscv64", None),
             other => (other, None),
         };
-        Platform { architecture: arch.into(), os: "linux".into(), variant: variant.map(Into::into), os_version: None }
+        Platform {
+            architecture: arch.into(),
+            os: "linux".into(),
+            variant: variant.map(Into::into),
+            os_version: None,
+        }
     }
 
     /// Parses `os[/arch[/variant]]` as `--platform` takes it, normalising aliases like dockerd.
@@ -131,7 +160,12 @@ impl Platform {
         if arch == "arm64" && variant.is_none() {
             variant = Some("v8".into());
         }
-        Ok(Platform { architecture: arch, os, variant, os_version: None })
+        Ok(Platform {
+            architecture: arch,
+            os,
+            variant,
+            os_version: None,
+        })
     }
 
     /// Whether an index entry's platform satisfies this one. A missing variant on arm64 means v8.
@@ -142,7 +176,9 @@ impl Platform {
         };
         self.os == other.os
             && self.architecture == other.architecture
-            && (self.variant.is_none() || norm(self) == norm(other) || (other.variant.is_none() && self.architecture != "arm"))
+            && (self.variant.is_none()
+                || norm(self) == norm(other)
+                || (other.variant.is_none() && self.architecture != "arm"))
     }
 }
 
@@ -175,29 +211,66 @@ mod tests {
             media_type: media::DOCKER_MANIFEST.into(),
             digest: Digest::of(&[c]),
             size: 1,
-            platform: Some(Platform { architecture: arch.into(), os: "linux".into(), variant: variant.map(Into::into), os_version: None }),
+            platform: Some(Platform {
+                architecture: arch.into(),
+                os: "linux".into(),
+                variant: variant.map(Into::into),
+                os_version: None,
+            }),
             annotations: None,
         };
-        Index { schema_version: 2, media_type: media::OCI_INDEX.into(), manifests: vec![d("amd64", None, 1), d("arm64", Some("v8"), 2)] }
+        Index {
+            schema_version: 2,
+            media_type: media::OCI_INDEX.into(),
+            manifests: vec![d("amd64", None, 1), d("arm64", Some("v8"), 2)],
+        }
     }
 
     #[test]
     fn selects_platforms_from_an_index() {
         let idx = index();
-        assert_eq!(idx.select(&Platform::parse("linux/amd64").unwrap()).unwrap().digest, Digest::of(&[1]));
-        assert_eq!(idx.select(&Platform::parse("linux/arm64").unwrap()).unwrap().digest, Digest::of(&[2]));
-        assert_eq!(idx.select(&Platform::parse("linux/aarch64/v8").unwrap()).unwrap().digest, Digest::of(&[2]));
-        assert_eq!(idx.select(&Platform::parse("linux/s390x").unwrap()).unwrap_err(), "no matching manifest for linux/s390x in the manifest list entries");
+        assert_eq!(
+            idx.select(&Platform::parse("linux/amd64").unwrap())
+                .unwrap()
+                .digest,
+            Digest::of(&[1])
+        );
+        assert_eq!(
+            idx.select(&Platform::parse("linux/arm64").unwrap())
+                .unwrap()
+                .digest,
+            Digest::of(&[2])
+        );
+        assert_eq!(
+            idx.select(&Platform::parse("linux/aarch64/v8").unwrap())
+                .unwrap()
+                .digest,
+            Digest::of(&[2])
+        );
+        assert_eq!(
+            idx.select(&Platform::parse("linux/s390x").unwrap())
+                .unwrap_err(),
+            "no matching manifest for linux/s390x in the manifest list entries"
+        );
         assert!(Platform::parse("linux//x").is_err());
     }
 
     #[test]
     fn parses_both_media_type_families() {
         let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
-        assert!(matches!(ManifestKind::parse(m, "application/vnd.oci.image.manifest.v1+json"), Ok(ManifestKind::Image(_))));
-        assert!(matches!(ManifestKind::parse(m, ""), Ok(ManifestKind::Image(_))));
+        assert!(matches!(
+            ManifestKind::parse(m, "application/vnd.oci.image.manifest.v1+json"),
+            Ok(ManifestKind::Image(_))
+        ));
+        assert!(matches!(
+            ManifestKind::parse(m, ""),
+            Ok(ManifestKind::Image(_))
+        ));
         let i = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert!(matches!(ManifestKind::parse(i, media::DOCKER_MANIFEST_LIST), Ok(ManifestKind::Index(_))));
+        assert!(matches!(
+            ManifestKind::parse(i, media::DOCKER_MANIFEST_LIST),
+            Ok(ManifestKind::Index(_))
+        ));
         assert!(ManifestKind::parse(b"{}", "application/x-foo").is_err());
     }
 }

@@ -43,17 +43,29 @@ pub struct ErrorDetail {
 impl JsonMessage {
     /// A status line without an id: `Digest: …`, `Status: …`.
     pub fn status(s: impl Into<String>) -> Self {
-        JsonMessage { status: Some(s.into()), ..Default::default() }
+        JsonMessage {
+            status: Some(s.into()),
+            ..Default::default()
+        }
     }
 
     /// A per-item status line (`Pull complete` for a layer): carries an empty `progressDetail`.
     pub fn item(id: impl Into<String>, s: impl Into<String>) -> Self {
-        JsonMessage { status: Some(s.into()), id: Some(id.into()), progress_detail: Some(ProgressDetail::default()), ..Default::default() }
+        JsonMessage {
+            status: Some(s.into()),
+            id: Some(id.into()),
+            progress_detail: Some(ProgressDetail::default()),
+            ..Default::default()
+        }
     }
 
     /// The header line of a pull or push: an id but no `progressDetail`.
     pub fn header(id: impl Into<String>, s: impl Into<String>) -> Self {
-        JsonMessage { status: Some(s.into()), id: Some(id.into()), ..Default::default() }
+        JsonMessage {
+            status: Some(s.into()),
+            id: Some(id.into()),
+            ..Default::default()
+        }
     }
 
     /// A progress line with a pre-rendered bar, as the daemon sends for old clients.
@@ -61,24 +73,41 @@ impl JsonMessage {
         JsonMessage {
             status: Some(s.into()),
             id: Some(id.into()),
-            progress_detail: Some(ProgressDetail { current: Some(current), total: Some(total) }),
+            progress_detail: Some(ProgressDetail {
+                current: Some(current),
+                total: Some(total),
+            }),
             progress: Some(progress_bar(current, total, 200)),
             ..Default::default()
         }
     }
 
     pub fn stream(s: impl Into<String>) -> Self {
-        JsonMessage { stream: Some(s.into()), ..Default::default() }
+        JsonMessage {
+            stream: Some(s.into()),
+            ..Default::default()
+        }
     }
 
     /// An in-band error, with both the field the Go client reads and the one docker-py reads.
     pub fn error(message: impl Into<String>) -> Self {
         let m = message.into();
-        JsonMessage { error_detail: Some(ErrorDetail { code: None, message: m.clone() }), error: Some(m), ..Default::default() }
+        JsonMessage {
+            error_detail: Some(ErrorDetail {
+                code: None,
+                message: m.clone(),
+            }),
+            error: Some(m),
+            ..Default::default()
+        }
     }
 
     pub fn aux(v: serde_json::Value) -> Self {
-        JsonMessage { progress_detail: Some(ProgressDetail::default()), aux: Some(v), ..Default::default() }
+        JsonMessage {
+            progress_detail: Some(ProgressDetail::default()),
+            aux: Some(v),
+            ..Default::default()
+        }
     }
 }
 
@@ -151,16 +180,28 @@ mod tests {
 
     #[test]
     fn bar_matches_the_daemon() {
-        assert_eq!(progress_bar(153, 153, 200), "[==================================================>]     153B/153B");
-        assert_eq!(progress_bar(0, 100, 200), format!("[>{}]       0B/100B", " ".repeat(50)));
+        assert_eq!(
+            progress_bar(153, 153, 200),
+            "[==================================================>]     153B/153B"
+        );
+        assert_eq!(
+            progress_bar(0, 100, 200),
+            format!("[>{}]       0B/100B", " ".repeat(50))
+        );
     }
 
     #[test]
     fn serialises_like_dockerd() {
         let m = JsonMessage::item("6a9c585051dd", "Pulling fs layer");
-        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"status":"Pulling fs layer","progressDetail":{},"id":"6a9c585051dd"}"#);
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"status":"Pulling fs layer","progressDetail":{},"id":"6a9c585051dd"}"#
+        );
         let m = JsonMessage::header("latest", "Pulling from library/twolayer");
-        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"status":"Pulling from library/twolayer","id":"latest"}"#);
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"status":"Pulling from library/twolayer","id":"latest"}"#
+        );
         let m = JsonMessage::bytes("6a9c585051dd", "Downloading", 153, 153);
         assert_eq!(
             serde_json::to_string(&m).unwrap(),

@@ -30,7 +30,9 @@ pub enum ReferenceError {
 }
 
 /// A content digest such as `sha256:<64 hex>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Digest(String);
 
@@ -38,7 +40,11 @@ impl Digest {
     /// Parses `algorithm:hex`, accepting only sha256 (the one algorithm registries use).
     pub fn parse(s: &str) -> Result<Self, ReferenceError> {
         let hex = s.strip_prefix("sha256:").ok_or(ReferenceError::Digest)?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(ReferenceError::Digest);
         }
         Ok(Digest(s.to_string()))
@@ -106,7 +112,10 @@ impl ImageRef {
             return Err(ReferenceError::Format);
         }
         let (rest, digest) = match s.split_once('@') {
-            Some((r, d)) => (r, Some(Digest::parse(d).map_err(|_| ReferenceError::Format)?)),
+            Some((r, d)) => (
+                r,
+                Some(Digest::parse(d).map_err(|_| ReferenceError::Format)?),
+            ),
             None => (s, None),
         };
         // A tag follows the last ':' that comes after the last '/'.
@@ -141,9 +150,16 @@ impl ImageRef {
             return Err(ReferenceError::NameTooLong);
         }
         if domain == DEFAULT_DOMAIN && is_hex64(path.trim_start_matches("library/")) {
-            return Err(ReferenceError::HexName(path.trim_start_matches("library/").to_string()));
+            return Err(ReferenceError::HexName(
+                path.trim_start_matches("library/").to_string(),
+            ));
         }
-        Ok(ImageRef { domain, path, tag: tag.map(str::to_string), digest })
+        Ok(ImageRef {
+            domain,
+            path,
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 
     /// Like [`ImageRef::parse`], then adds `:latest` when neither a tag nor a digest was given.
@@ -161,17 +177,32 @@ impl ImageRef {
 
     /// This repository with another tag and no digest.
     pub fn with_tag(&self, tag: &str) -> Self {
-        ImageRef { domain: self.domain.clone(), path: self.path.clone(), tag: Some(tag.into()), digest: None }
+        ImageRef {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: Some(tag.into()),
+            digest: None,
+        }
     }
 
     /// This repository pinned to `digest`, without a tag.
     pub fn with_digest(&self, digest: Digest) -> Self {
-        ImageRef { domain: self.domain.clone(), path: self.path.clone(), tag: None, digest: Some(digest) }
+        ImageRef {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: None,
+            digest: Some(digest),
+        }
     }
 
     /// This repository with neither tag nor digest.
     pub fn repository(&self) -> Self {
-        ImageRef { domain: self.domain.clone(), path: self.path.clone(), tag: None, digest: None }
+        ImageRef {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: None,
+            digest: None,
+        }
     }
 
     pub fn domain(&self) -> &str {
@@ -235,14 +266,25 @@ impl fmt::Display for ImageRef {
 fn split_domain(name: &str) -> (String, String) {
     let (domain, path) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
             (first.to_string(), rest.to_string())
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
     };
-    let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN.to_string() } else { domain };
-    let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("{OFFICIAL_NAMESPACE}/{path}") } else { path };
+    let domain = if domain == "index.docker.io" {
+        DEFAULT_DOMAIN.to_string()
+    } else {
+        domain
+    };
+    let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
+        format!("{OFFICIAL_NAMESPACE}/{path}")
+    } else {
+        path
+    };
     (domain, path)
 }
 
@@ -251,7 +293,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
 /// Path components: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
@@ -299,7 +342,10 @@ fn valid_domain(d: &str) -> bool {
         }
     }
     if host.starts_with('[') {
-        return host.ends_with(']') && host[1..host.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        return host.ends_with(']')
+            && host[1..host.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':');
     }
     !host.is_empty()
         && host.split('.').all(|label| {
@@ -342,7 +388,10 @@ mod tests {
         let r = ImageRef::parse("localhost/app").unwrap();
         assert_eq!(r.domain(), "localhost");
         let r = ImageRef::parse("localhost:5000/app:v1").unwrap();
-        assert_eq!((r.domain(), r.path(), r.tag()), ("localhost:5000", "app", Some("v1")));
+        assert_eq!(
+            (r.domain(), r.path(), r.tag()),
+            ("localhost:5000", "app", Some("v1"))
+        );
         let r = ImageRef::parse("[::1]:5000/app").unwrap();
         assert_eq!(r.domain(), "[::1]:5000");
     }
@@ -357,19 +406,45 @@ mod tests {
         let r = ImageRef::parse(&format!("busybox:1.36@{d}")).unwrap();
         assert_eq!(r.tag(), Some("1.36"));
         assert_eq!(r.to_string(), format!("docker.io/library/busybox:1.36@{d}"));
-        assert_eq!(ImageRef::parse("busybox@sha256:abc"), Err(ReferenceError::Format));
+        assert_eq!(
+            ImageRef::parse("busybox@sha256:abc"),
+            Err(ReferenceError::Format)
+        );
     }
 
     #[test]
     fn malformed_references_fail_like_docker() {
-        for bad in ["", ":", "busybox:", "a//b", "-a", "a-", "busybox:-tag", "a/b:c:d", "foo..bar", "UPPER:tag/x"] {
+        for bad in [
+            "",
+            ":",
+            "busybox:",
+            "a//b",
+            "-a",
+            "a-",
+            "busybox:-tag",
+            "a/b:c:d",
+            "foo..bar",
+            "UPPER:tag/x",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be refused");
         }
-        assert_eq!(ImageRef::parse("Busybox").unwrap_err().to_string(), "invalid reference format: repository name (library/Busybox) must be lowercase");
-        assert_eq!(ImageRef::parse("bad name").unwrap_err().to_string(), "invalid reference format");
+        assert_eq!(
+            ImageRef::parse("Busybox").unwrap_err().to_string(),
+            "invalid reference format: repository name (library/Busybox) must be lowercase"
+        );
+        assert_eq!(
+            ImageRef::parse("bad name").unwrap_err().to_string(),
+            "invalid reference format"
+        );
         let hex = "b".repeat(64);
-        assert!(matches!(ImageRef::parse(&hex), Err(ReferenceError::HexName(_))));
-        assert_eq!(ImageRef::parse(&"a".repeat(300)), Err(ReferenceError::NameTooLong));
+        assert!(matches!(
+            ImageRef::parse(&hex),
+            Err(ReferenceError::HexName(_))
+        ));
+        assert_eq!(
+            ImageRef::parse(&"a".repeat(300)),
+            Err(ReferenceError::NameTooLong)
+        );
     }
 
     #[test]
@@ -385,8 +460,14 @@ mod tests {
     #[test]
     fn digest_helpers() {
         let d = Digest::of(b"");
-        assert_eq!(d.as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            d.as_str(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(d.short(), "e3b0c44298fc");
-        assert!(Digest::parse("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855").is_err());
+        assert!(Digest::parse(
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+        )
+        .is_err());
     }
 }

@@ -95,7 +95,9 @@ impl ImageStore {
         let layers = LayerStore::open(data_root.join("layers"))?;
         let mut state = State::default();
         for e in fs::read_dir(root.join("records"))?.flatten() {
-            let Ok(bytes) = fs::read(e.path()) else { continue };
+            let Ok(bytes) = fs::read(e.path()) else {
+                continue;
+            };
             match serde_json::from_slice::<ImageRecord>(&bytes) {
                 Ok(rec) if content.contains(&rec.id) => {
                     state.images.insert(rec.id.clone(), rec);
@@ -104,10 +106,19 @@ impl ImageStore {
             }
         }
         if let Ok(bytes) = fs::read(root.join("refs.json")) {
-            let refs: BTreeMap<String, Digest> = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
-            state.refs = refs.into_iter().filter(|(_, id)| state.images.contains_key(id)).collect();
+            let refs: BTreeMap<String, Digest> =
+                serde_json::from_slice(&bytes).map_err(io::Error::other)?;
+            state.refs = refs
+                .into_iter()
+                .filter(|(_, id)| state.images.contains_key(id))
+                .collect();
         }
-        Ok(ImageStore { root, content, layers, state: RwLock::new(state) })
+        Ok(ImageStore {
+            root,
+            content,
+            layers,
+            state: RwLock::new(state),
+        })
     }
 
     fn save_refs(&self, state: &State) -> Result<(), ImageError> {
@@ -124,7 +135,11 @@ impl ImageStore {
     pub fn put(&self, record: ImageRecord) -> Result<(), ImageError> {
         let bytes = serde_json::to_vec_pretty(&record).map_err(io::Error::other)?;
         atomic_write(&self.record_path(&record.id), &bytes)?;
-        self.state.write().unwrap().images.insert(record.id.clone(), record);
+        self.state
+            .write()
+            .unwrap()
+            .images
+            .insert(record.id.clone(), record);
         Ok(())
     }
 
@@ -160,10 +175,18 @@ impl ImageStore {
         }
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
         if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let matches: Vec<&Digest> = state.images.keys().filter(|id| id.hex().starts_with(hex)).collect();
+            let matches: Vec<&Digest> = state
+                .images
+                .keys()
+                .filter(|id| id.hex().starts_with(hex))
+                .collect();
             match matches.len() {
                 1 => return Ok(matches[0].clone()),
-                n if n > 1 => return Err(ImageError::NotFound(format!("{name} (ambiguous: matches {n} images)"))),
+                n if n > 1 => {
+                    return Err(ImageError::NotFound(format!(
+                        "{name} (ambiguous: matches {n} images)"
+                    )))
+                }
                 _ => {}
             }
         }
@@ -197,7 +220,12 @@ impl ImageStore {
     /// Removes an image by reference or ID with Docker's rules: a reference that is not the
     /// image's last name is only untagged; an image named in several repositories needs `force`
     /// to go by ID. `in_use` says whether a container still uses the image (409 unless forced).
-    pub fn delete(&self, name: &str, force: bool, in_use: impl Fn(&Digest) -> Option<String>) -> Result<Vec<DeleteItem>, ImageError> {
+    pub fn delete(
+        &self,
+        name: &str,
+        force: bool,
+        in_use: impl Fn(&Digest) -> Option<String>,
+    ) -> Result<Vec<DeleteItem>, ImageError> {
         let id = self.resolve(name)?;
         let mut state = self.state.write().unwrap();
         let mut out = Vec::new();
@@ -221,7 +249,11 @@ impl ImageStore {
             }
         } else {
             let (tags, digests) = refs_of(&state, &id);
-            let repos: HashSet<String> = tags.iter().chain(digests.iter()).map(|r| r.name()).collect();
+            let repos: HashSet<String> = tags
+                .iter()
+                .chain(digests.iter())
+                .map(|r| r.name())
+                .collect();
             if repos.len() > 1 && !force {
                 return Err(ImageError::Conflict(format!(
                     "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
@@ -255,12 +287,17 @@ impl ImageStore {
     }
 
     fn is_reference_name(&self, state: &State, name: &str, id: &Digest) -> bool {
-        ImageRef::parse_with_default_tag(name).is_ok_and(|r| state.refs.get(&r.to_string()) == Some(id))
+        ImageRef::parse_with_default_tag(name)
+            .is_ok_and(|r| state.refs.get(&r.to_string()) == Some(id))
     }
 
     /// Removes the layers and blobs of `gone` that no remaining image uses; returns the
     /// chain IDs of the removed layers, top first, as Docker lists them.
-    fn collect_garbage(&self, state: &State, gone: &ImageRecord) -> Result<Vec<Digest>, ImageError> {
+    fn collect_garbage(
+        &self,
+        state: &State,
+        gone: &ImageRecord,
+    ) -> Result<Vec<Digest>, ImageError> {
         let mut used_layers = HashSet::new();
         let mut used_blobs = HashSet::new();
         for rec in state.images.values() {
@@ -295,7 +332,11 @@ impl ImageStore {
 
     /// Sum of the image's layer sizes, Docker's `Size`.
     pub fn size(&self, rec: &ImageRecord) -> u64 {
-        rec.layers.iter().filter_map(|l| self.layers.meta(&l.chain_id).ok()).map(|m| m.size).sum()
+        rec.layers
+            .iter()
+            .filter_map(|l| self.layers.meta(&l.chain_id).ok())
+            .map(|m| m.size)
+            .sum()
     }
 
     /// Images with no tag (digest references do not count), the `dangling=true` set.
@@ -342,23 +383,42 @@ mod tests {
     fn store_with_image(dir: &std::path::Path, config: &[u8]) -> (ImageStore, Digest) {
         let store = ImageStore::open(dir).unwrap();
         let id = store.content.put(config, None).unwrap();
-        store.put(ImageRecord { id: id.clone(), layers: vec![], manifests: vec![], stored_at: Utc::now(), last_tag_time: None }).unwrap();
+        store
+            .put(ImageRecord {
+                id: id.clone(),
+                layers: vec![],
+                manifests: vec![],
+                stored_at: Utc::now(),
+                last_tag_time: None,
+            })
+            .unwrap();
         (store, id)
     }
 
     #[test]
     fn untag_then_delete_like_docker() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, id) = store_with_image(dir.path(), br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#);
-        store.tag(&id, &ImageRef::parse_with_default_tag("a").unwrap()).unwrap();
-        store.tag(&id, &ImageRef::parse_with_default_tag("a:v2").unwrap()).unwrap();
+        let (store, id) =
+            store_with_image(dir.path(), br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#);
+        store
+            .tag(&id, &ImageRef::parse_with_default_tag("a").unwrap())
+            .unwrap();
+        store
+            .tag(&id, &ImageRef::parse_with_default_tag("a:v2").unwrap())
+            .unwrap();
         assert_eq!(store.resolve("a").unwrap(), id);
         assert_eq!(store.resolve(&id.hex()[..6]).unwrap(), id);
 
         let out = store.delete("a:v2", false, |_| None).unwrap();
         assert_eq!(out, vec![DeleteItem::Untagged("a:v2".into())]);
         let out = store.delete("a", false, |_| None).unwrap();
-        assert_eq!(out, vec![DeleteItem::Untagged("a:latest".into()), DeleteItem::Deleted(id.to_string())]);
+        assert_eq!(
+            out,
+            vec![
+                DeleteItem::Untagged("a:latest".into()),
+                DeleteItem::Deleted(id.to_string())
+            ]
+        );
         assert!(matches!(store.resolve("a"), Err(ImageError::NotFound(n)) if n == "a:latest"));
         assert!(!store.content.contains(&id));
     }
@@ -366,11 +426,18 @@ mod tests {
     #[test]
     fn delete_by_id_across_repositories_needs_force() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, id) = store_with_image(dir.path(), br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#);
-        store.tag(&id, &ImageRef::parse_with_default_tag("a").unwrap()).unwrap();
-        store.tag(&id, &ImageRef::parse_with_default_tag("b").unwrap()).unwrap();
+        let (store, id) =
+            store_with_image(dir.path(), br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#);
+        store
+            .tag(&id, &ImageRef::parse_with_default_tag("a").unwrap())
+            .unwrap();
+        store
+            .tag(&id, &ImageRef::parse_with_default_tag("b").unwrap())
+            .unwrap();
         let err = store.delete(id.short(), false, |_| None).unwrap_err();
-        assert!(err.to_string().contains("referenced in multiple repositories"));
+        assert!(err
+            .to_string()
+            .contains("referenced in multiple repositories"));
         let out = store.delete(id.short(), true, |_| None).unwrap();
         assert_eq!(out.len(), 3);
         // A fresh open sees the same (empty) state.

@@ -33,7 +33,10 @@ pub enum UnpackError {
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> UnpackError + '_ {
-    move |source| UnpackError::Io { path: path.to_path_buf(), source }
+    move |source| UnpackError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Wraps a layer stream in the decompressor its first bytes call for (gzip, zstd, or none).
@@ -59,8 +62,13 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError>
     for entry in archive.entries().map_err(UnpackError::Archive)? {
         let mut entry = entry.map_err(UnpackError::Archive)?;
         let raw = entry.path().map_err(UnpackError::Archive)?.into_owned();
-        let Some(rel) = clean_relative(&raw)? else { continue };
-        let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(rel) = clean_relative(&raw)? else {
+            continue;
+        };
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let parent = rel.parent().unwrap_or(Path::new(""));
         let header = entry.header().clone();
         let uid = header.uid().map_err(UnpackError::Archive)? as u32;
@@ -80,20 +88,19 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError>
             continue;
         }
 
-        let full = ensure_parents(dest, &rel)?.join(rel.file_name().expect("cleaned path has a name"));
+        let full =
+            ensure_parents(dest, &rel)?.join(rel.file_name().expect("cleaned path has a name"));
         let mode = header.mode().map_err(UnpackError::Archive)? & 0o7777;
         let kind = header.entry_type();
         match kind {
-            EntryType::Directory => {
-                match fs::symlink_metadata(&full) {
-                    Ok(m) if m.is_dir() => {}
-                    Ok(_) => {
-                        remove_existing(&full)?;
-                        fs::create_dir(&full).map_err(io_at(&full))?;
-                    }
-                    Err(_) => fs::create_dir(&full).map_err(io_at(&full))?,
+            EntryType::Directory => match fs::symlink_metadata(&full) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    remove_existing(&full)?;
+                    fs::create_dir(&full).map_err(io_at(&full))?;
                 }
-            }
+                Err(_) => fs::create_dir(&full).map_err(io_at(&full))?,
+            },
             EntryType::Regular | EntryType::Continuous => {
                 remove_existing(&full)?;
                 let mut f = OpenOptions::new()
@@ -105,15 +112,24 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError>
                 size += io::copy(&mut entry, &mut f).map_err(UnpackError::Archive)?;
             }
             EntryType::Symlink => {
-                let target = entry.link_name().map_err(UnpackError::Archive)?.ok_or_else(|| unsafe_entry(&raw, "symlink without a target"))?;
+                let target = entry
+                    .link_name()
+                    .map_err(UnpackError::Archive)?
+                    .ok_or_else(|| unsafe_entry(&raw, "symlink without a target"))?;
                 remove_existing(&full)?;
                 std::os::unix::fs::symlink(&target, &full).map_err(io_at(&full))?;
             }
             EntryType::Link => {
-                let target = entry.link_name().map_err(UnpackError::Archive)?.ok_or_else(|| unsafe_entry(&raw, "hard link without a target"))?;
-                let target_rel = clean_relative(&target)?.ok_or_else(|| unsafe_entry(&raw, "hard link to the layer root"))?;
-                let target_full = ensure_existing_parents(dest, &target_rel)?.join(target_rel.file_name().expect("named"));
-                let meta = fs::symlink_metadata(&target_full).map_err(|_| unsafe_entry(&raw, "hard link to a file outside this layer"))?;
+                let target = entry
+                    .link_name()
+                    .map_err(UnpackError::Archive)?
+                    .ok_or_else(|| unsafe_entry(&raw, "hard link without a target"))?;
+                let target_rel = clean_relative(&target)?
+                    .ok_or_else(|| unsafe_entry(&raw, "hard link to the layer root"))?;
+                let target_full = ensure_existing_parents(dest, &target_rel)?
+                    .join(target_rel.file_name().expect("named"));
+                let meta = fs::symlink_metadata(&target_full)
+                    .map_err(|_| unsafe_entry(&raw, "hard link to a file outside this layer"))?;
                 if meta.is_dir() {
                     return Err(unsafe_entry(&raw, "hard link to a directory"));
                 }
@@ -141,7 +157,9 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError>
         if let Some(exts) = entry.pax_extensions().map_err(UnpackError::Archive)? {
             for ext in exts.flatten() {
                 if let Some(attr) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                    if kind == EntryType::Symlink || (attr.starts_with("user.") && kind != EntryType::Regular) {
+                    if kind == EntryType::Symlink
+                        || (attr.starts_with("user.") && kind != EntryType::Regular)
+                    {
                         continue;
                     }
                     set_xattr(&full, attr, ext.value_bytes())?;
@@ -166,7 +184,10 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError>
 }
 
 fn unsafe_entry(path: &Path, why: &'static str) -> UnpackError {
-    UnpackError::Unsafe { path: path.to_string_lossy().into_owned(), why }
+    UnpackError::Unsafe {
+        path: path.to_string_lossy().into_owned(),
+        why,
+    }
 }
 
 /// Normalises an entry path to one relative to the layer root. `None` means the root itself.
@@ -182,10 +203,16 @@ pub fn clean_relative(path: &Path) -> Result<Option<PathBuf>, UnpackError> {
                     return Err(unsafe_entry(path, "path escapes the layer"));
                 }
             }
-            Component::RootDir | Component::Prefix(_) => return Err(unsafe_entry(path, "absolute path")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(unsafe_entry(path, "absolute path"))
+            }
         }
     }
-    Ok(if out.as_os_str().is_empty() { None } else { Some(out) })
+    Ok(if out.as_os_str().is_empty() {
+        None
+    } else {
+        Some(out)
+    })
 }
 
 /// Makes sure every ancestor of `rel` exists under `dest` as a real directory (creating missing
@@ -198,7 +225,9 @@ fn ensure_parents(dest: &Path, rel: &Path) -> Result<PathBuf, UnpackError> {
             cur.push(c);
             match fs::symlink_metadata(&cur) {
                 Ok(m) if m.is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => return Err(unsafe_entry(rel, "parent directory is a symlink")),
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(unsafe_entry(rel, "parent directory is a symlink"))
+                }
                 Ok(_) => return Err(unsafe_entry(rel, "parent is not a directory")),
                 Err(_) => fs::create_dir(&cur).map_err(io_at(&cur))?,
             }
@@ -215,7 +244,12 @@ fn ensure_existing_parents(dest: &Path, rel: &Path) -> Result<PathBuf, UnpackErr
             cur.push(c);
             match fs::symlink_metadata(&cur) {
                 Ok(m) if m.is_dir() => {}
-                _ => return Err(unsafe_entry(rel, "hard link target is not inside this layer")),
+                _ => {
+                    return Err(unsafe_entry(
+                        rel,
+                        "hard link target is not inside this layer",
+                    ))
+                }
             }
         }
     }
@@ -232,7 +266,8 @@ fn remove_existing(path: &Path) -> Result<(), UnpackError> {
 }
 
 fn cpath(path: &Path) -> Result<CString, UnpackError> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| unsafe_entry(path, "path contains a NUL byte"))
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| unsafe_entry(path, "path contains a NUL byte"))
 }
 
 fn mknod(path: &Path, fmt: libc::mode_t, major: u32, minor: u32) -> Result<(), UnpackError> {
@@ -249,7 +284,15 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<(), UnpackError> {
     let c = cpath(path)?;
     let n = CString::new(name).map_err(|_| unsafe_entry(path, "xattr name contains a NUL byte"))?;
     // SAFETY: both strings are NUL-terminated and `value` is valid for its length.
-    let rc = unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     if rc != 0 {
         let err = io::Error::last_os_error();
         // Filesystems without xattr support lose only the attribute, as with Docker.
@@ -263,10 +306,20 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<(), UnpackError> {
 
 fn set_mtime(path: &Path, secs: i64) -> Result<(), UnpackError> {
     let c = cpath(path)?;
-    let t = libc::timespec { tv_sec: secs, tv_nsec: 0 };
+    let t = libc::timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
     let times = [t, t];
     // SAFETY: valid path and a two-element timespec array, as utimensat requires.
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     if rc != 0 {
         return Err(io_at(path)(io::Error::last_os_error()));
     }
@@ -283,7 +336,11 @@ mod tests {
         for (path, kind, data, link) in entries {
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(*kind);
-            h.set_mode(if *kind == EntryType::Directory { 0o755 } else { 0o644 });
+            h.set_mode(if *kind == EntryType::Directory {
+                0o755
+            } else {
+                0o644
+            });
             h.set_size(data.len() as u64);
             h.set_mtime(946684800);
             h.set_uid(0);
@@ -316,11 +373,21 @@ mod tests {
         assert_eq!(size, 2);
         let wh = fs::symlink_metadata(dir.path().join("data/a")).unwrap();
         assert!(wh.file_type().is_char_device());
-        assert!(fs::symlink_metadata(dir.path().join("linuxrc")).unwrap().file_type().is_char_device());
+        assert!(fs::symlink_metadata(dir.path().join("linuxrc"))
+            .unwrap()
+            .file_type()
+            .is_char_device());
         assert!(!dir.path().join("data/.wh.a").exists());
         let mut buf = [0u8; 4];
         let c = cpath(&dir.path().join("opq")).unwrap();
-        let n = unsafe { libc::lgetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), buf.as_mut_ptr().cast(), 4) };
+        let n = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                c"trusted.overlay.opaque".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                4,
+            )
+        };
         assert_eq!(n, 1, "opaque xattr set (needs root)");
         assert_eq!(&buf[..1], b"y");
         assert_eq!(fs::read(dir.path().join("opq/z")).unwrap(), b"z\n");
@@ -341,7 +408,11 @@ mod tests {
             let t = tar_of(&[(bad, kind, b"x", link)]);
             let err = unpack_layer(&t[..], &dest).unwrap_err();
             assert!(matches!(err, UnpackError::Unsafe { .. }), "{bad}: {err}");
-            assert_eq!(fs::read_dir(outer.path()).unwrap().count(), 1, "nothing written beside the layer");
+            assert_eq!(
+                fs::read_dir(outer.path()).unwrap().count(),
+                1,
+                "nothing written beside the layer"
+            );
         }
     }
 
@@ -353,10 +424,18 @@ mod tests {
         fs::create_dir_all(&dest).unwrap();
         fs::create_dir_all(&victim).unwrap();
         let t = tar_of(&[
-            ("escape", EntryType::Symlink, b"", Some(victim.to_str().unwrap())),
+            (
+                "escape",
+                EntryType::Symlink,
+                b"",
+                Some(victim.to_str().unwrap()),
+            ),
             ("escape/owned", EntryType::Regular, b"pwned", None),
         ]);
-        assert!(matches!(unpack_layer(&t[..], &dest), Err(UnpackError::Unsafe { .. })));
+        assert!(matches!(
+            unpack_layer(&t[..], &dest),
+            Err(UnpackError::Unsafe { .. })
+        ));
         assert_eq!(fs::read_dir(&victim).unwrap().count(), 0);
 
         // A regular file entry replaces a symlink of the same name instead of writing through it.
@@ -364,7 +443,10 @@ mod tests {
         fs::create_dir_all(&dest2).unwrap();
         let target = outer.path().join("target-file");
         fs::write(&target, "keep").unwrap();
-        let t = tar_of(&[("f", EntryType::Symlink, b"", Some(target.to_str().unwrap())), ("f", EntryType::Regular, b"new", None)]);
+        let t = tar_of(&[
+            ("f", EntryType::Symlink, b"", Some(target.to_str().unwrap())),
+            ("f", EntryType::Regular, b"new", None),
+        ]);
         unpack_layer(&t[..], &dest2).unwrap();
         assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
         assert_eq!(fs::read_to_string(dest2.join("f")).unwrap(), "new");
@@ -373,7 +455,11 @@ mod tests {
     #[test]
     fn hard_links_within_the_layer_work() {
         let dir = tempfile::tempdir().unwrap();
-        let t = tar_of(&[("bin/", EntryType::Directory, b"", None), ("bin/a", EntryType::Regular, b"data", None), ("bin/b", EntryType::Link, b"", Some("bin/a"))]);
+        let t = tar_of(&[
+            ("bin/", EntryType::Directory, b"", None),
+            ("bin/a", EntryType::Regular, b"data", None),
+            ("bin/b", EntryType::Link, b"", Some("bin/a")),
+        ]);
         assert_eq!(unpack_layer(&t[..], dir.path()).unwrap(), 4);
         assert_eq!(fs::read(dir.path().join("bin/b")).unwrap(), b"data");
     }
@@ -388,7 +474,10 @@ mod tests {
         let zst = zstd::encode_all(&t[..], 1).unwrap();
         for blob in [t.clone(), gz, zst] {
             let mut out = Vec::new();
-            decompress(&blob[..]).unwrap().read_to_end(&mut out).unwrap();
+            decompress(&blob[..])
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
             assert_eq!(out, t);
         }
     }

@@ -48,7 +48,10 @@ impl AuthConfig {
                 .decode(&cfg.auth)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())))
+                .and_then(|s| {
+                    s.split_once(':')
+                        .map(|(u, p)| (u.to_string(), p.to_string()))
+                })
             {
                 cfg.username = u;
                 cfg.password = p;
@@ -65,7 +68,10 @@ impl AuthConfig {
     pub fn basic(&self) -> Option<String> {
         (!self.username.is_empty()).then(|| {
             let raw = format!("{}:{}", self.username, self.password);
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            )
         })
     }
 }
@@ -74,7 +80,11 @@ impl AuthConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
     Basic,
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
 }
 
 /// Parses `WWW-Authenticate`. Unknown schemes yield `None`.
@@ -84,8 +94,17 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
         "basic" => Some(Challenge::Basic),
         "bearer" => {
             let params = parse_params(rest);
-            let get = |k: &str| params.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
-            Some(Challenge::Bearer { realm: get("realm")?, service: get("service"), scope: get("scope") })
+            let get = |k: &str| {
+                params
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                    .map(|(_, v)| v.clone())
+            };
+            Some(Challenge::Bearer {
+                realm: get("realm")?,
+                service: get("service"),
+                scope: get("scope"),
+            })
         }
         _ => None,
     }
@@ -142,7 +161,9 @@ pub(crate) struct TokenResponse {
 
 impl TokenResponse {
     pub fn into_token(self) -> Option<String> {
-        [self.token, self.access_token].into_iter().find(|t| !t.is_empty())
+        [self.token, self.access_token]
+            .into_iter()
+            .find(|t| !t.is_empty())
     }
 }
 
@@ -152,7 +173,9 @@ mod tests {
 
     #[test]
     fn parses_bearer_challenges() {
-        let c = parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull,push""#);
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull,push""#,
+        );
         assert_eq!(
             c,
             Some(Challenge::Bearer {
@@ -161,7 +184,10 @@ mod tests {
                 scope: Some("repository:library/busybox:pull,push".into())
             })
         );
-        assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse_challenge("Negotiate"), None);
     }
 

@@ -31,11 +31,20 @@ pub struct InsecureRegistries {
 impl InsecureRegistries {
     /// The policy dockerd starts with: 127.0.0.0/8 and ::1, plus the configured entries.
     pub fn new(entries: &[String]) -> Self {
-        let mut nets = vec![("127.0.0.0".parse().unwrap(), 8), ("::1".parse().unwrap(), 128)];
+        let mut nets = vec![
+            ("127.0.0.0".parse().unwrap(), 8),
+            ("::1".parse().unwrap(), 128),
+        ];
         let mut hosts = Vec::new();
         for e in entries {
-            let e = e.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
-            match e.split_once('/').and_then(|(ip, len)| Some((ip.parse::<IpAddr>().ok()?, len.parse::<u8>().ok()?))) {
+            let e = e
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/');
+            match e
+                .split_once('/')
+                .and_then(|(ip, len)| Some((ip.parse::<IpAddr>().ok()?, len.parse::<u8>().ok()?)))
+            {
                 Some(net) => nets.push(net),
                 None => hosts.push(e.to_string()),
             }
@@ -53,15 +62,29 @@ impl InsecureRegistries {
         if self.hosts.iter().any(|h| h == host) {
             return true;
         }
-        let ip: Option<IpAddr> = if host == "localhost" { Some("127.0.0.1".parse().unwrap()) } else { host.parse().ok() };
+        let ip: Option<IpAddr> = if host == "localhost" {
+            Some("127.0.0.1".parse().unwrap())
+        } else {
+            host.parse().ok()
+        };
         ip.is_some_and(|ip| self.nets.iter().any(|(net, len)| in_net(ip, *net, *len)))
     }
 
     /// The list `docker info` shows under "Insecure Registries".
     pub fn describe(&self) -> Vec<String> {
         let mut out: Vec<String> = self.hosts.clone();
-        out.extend(self.nets.iter().filter(|(ip, _)| ip.is_ipv4()).map(|(ip, len)| format!("{ip}/{len}")));
-        out.extend(self.nets.iter().filter(|(ip, _)| ip.is_ipv6()).map(|(ip, len)| format!("{ip}/{len}")));
+        out.extend(
+            self.nets
+                .iter()
+                .filter(|(ip, _)| ip.is_ipv4())
+                .map(|(ip, len)| format!("{ip}/{len}")),
+        );
+        out.extend(
+            self.nets
+                .iter()
+                .filter(|(ip, _)| ip.is_ipv6())
+                .map(|(ip, len)| format!("{ip}/{len}")),
+        );
         out
     }
 }
@@ -76,11 +99,19 @@ fn host_of(domain: &str) -> &str {
 fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len.min(32)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len.min(32))
+            };
             u32::from(a) & mask == u32::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len.min(128)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len.min(128))
+            };
             u128::from(a) & mask == u128::from(b) & mask
         }
         _ => false,
@@ -108,7 +139,13 @@ impl RegistryClient {
             .no_proxy()
             .build()
             .map_err(|e| RegistryError::Other(format!("building HTTP client: {e}")))?;
-        Ok(RegistryClient { http, insecure, schemes: Mutex::new(HashMap::new()), attempts: 5, retry_delay: Duration::from_millis(500) })
+        Ok(RegistryClient {
+            http,
+            insecure,
+            schemes: Mutex::new(HashMap::new()),
+            attempts: 5,
+            retry_delay: Duration::from_millis(500),
+        })
     }
 
     pub fn insecure(&self) -> &InsecureRegistries {
@@ -117,9 +154,18 @@ impl RegistryClient {
 
     /// Opens a session on `reference`'s repository, pinging `/v2/` to learn the scheme and the
     /// auth challenge. `push` asks for push rights as well as pull.
-    pub async fn session(&self, reference: &ImageRef, auth: Option<AuthConfig>, push: bool) -> Result<Session<'_>, RegistryError> {
+    pub async fn session(
+        &self,
+        reference: &ImageRef,
+        auth: Option<AuthConfig>,
+        push: bool,
+    ) -> Result<Session<'_>, RegistryError> {
         let domain = reference.domain();
-        let host = if domain == DOCKER_HUB_DOMAIN { DOCKER_HUB_ENDPOINT } else { domain };
+        let host = if domain == DOCKER_HUB_DOMAIN {
+            DOCKER_HUB_ENDPOINT
+        } else {
+            domain
+        };
         let cached = self.schemes.lock().unwrap().get(host).copied();
         let candidates: Vec<&'static str> = match cached {
             Some(s) => vec![s],
@@ -132,9 +178,15 @@ impl RegistryClient {
             let url = format!("{base}/v2/");
             match self.http.get(&url).send().await {
                 Ok(resp) => {
-                    self.schemes.lock().unwrap().insert(host.to_string(), scheme);
+                    self.schemes
+                        .lock()
+                        .unwrap()
+                        .insert(host.to_string(), scheme);
                     let challenge = if resp.status() == StatusCode::UNAUTHORIZED {
-                        resp.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(parse_challenge)
+                        resp.headers()
+                            .get(header::WWW_AUTHENTICATE)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(parse_challenge)
                     } else {
                         None
                     };
@@ -152,6 +204,84 @@ impl RegistryClient {
             }
         }
         Err(last_err.expect("at least one candidate scheme"))
+    }
+}
+
+impl RegistryClient {
+    /// Checks `auth` against its registry (`serveraddress`, Docker Hub when empty), the way
+    /// `docker login` does: ping `/v2/`, then answer its challenge with the credentials.
+    pub async fn login(&self, auth: &AuthConfig) -> Result<(), RegistryError> {
+        let server = normalize_server(&auth.serveraddress);
+        let probe = ImageRef::parse(&format!("{server}/login-probe")).map_err(|e| {
+            RegistryError::Other(format!("invalid registry address {server:?}: {e}"))
+        })?;
+        let session = self.session(&probe, Some(auth.clone()), false).await?;
+        let url = format!("{}/v2/", session.base);
+        let mut req = self.http.get(&url);
+        match &session.challenge {
+            None => return Ok(()),
+            Some(Challenge::Basic) => {
+                if let Some(b) = auth.basic() {
+                    req = req.header(header::AUTHORIZATION, b);
+                }
+            }
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let mut token_url = url::Url::parse(realm).map_err(|e| {
+                    RegistryError::Other(format!("invalid auth realm {realm:?}: {e}"))
+                })?;
+                if let Some(s) = service {
+                    token_url.query_pairs_mut().append_pair("service", s);
+                }
+                let mut treq = self.http.get(token_url.as_str());
+                if let Some(b) = auth.basic() {
+                    treq = treq.header(header::AUTHORIZATION, b);
+                }
+                let resp = treq
+                    .send()
+                    .await
+                    .map_err(|e| transport_error("Get", token_url.as_str(), &e))?;
+                if !resp.status().is_success() {
+                    return Err(RegistryError::Unauthorized(format!(
+                        "Get \"{token_url}\": unauthorized: incorrect username or password"
+                    )));
+                }
+                let token: TokenResponse = resp
+                    .json()
+                    .await
+                    .map_err(|e| RegistryError::Other(format!("reading token response: {e}")))?;
+                let token = token.into_token().ok_or_else(|| {
+                    RegistryError::Other("token response carried no token".into())
+                })?;
+                req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error("Get", &url, &e))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(RegistryError::Unauthorized(format!(
+                "login attempt to {url} failed with status: {}",
+                status_text(resp.status())
+            )))
+        }
+    }
+}
+
+/// `https://index.docker.io/v1/` and friends name Docker Hub; otherwise strip scheme and path.
+pub fn normalize_server(server: &str) -> String {
+    let s = server
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let s = s.split('/').next().unwrap_or("");
+    match s {
+        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => {
+            DOCKER_HUB_DOMAIN.to_string()
+        }
+        other => other.to_string(),
     }
 }
 
@@ -197,11 +327,14 @@ impl<'a> Session<'a> {
     }
 
     async fn bearer_token(&self, scope_repo: &[&str]) -> Result<Option<String>, RegistryError> {
-        let Some(Challenge::Bearer { realm, service, .. }) = &self.challenge else { return Ok(None) };
+        let Some(Challenge::Bearer { realm, service, .. }) = &self.challenge else {
+            return Ok(None);
+        };
         if let Some(t) = self.token.lock().unwrap().clone() {
             return Ok(Some(t));
         }
-        let mut url = url::Url::parse(realm).map_err(|e| RegistryError::Other(format!("invalid auth realm {realm:?}: {e}")))?;
+        let mut url = url::Url::parse(realm)
+            .map_err(|e| RegistryError::Other(format!("invalid auth realm {realm:?}: {e}")))?;
         {
             let mut q = url.query_pairs_mut();
             if let Some(s) = service {
@@ -215,22 +348,36 @@ impl<'a> Session<'a> {
         if let Some(basic) = self.auth.as_ref().and_then(AuthConfig::basic) {
             req = req.header(header::AUTHORIZATION, basic);
         }
-        let resp = req.send().await.map_err(|e| transport_error("Get", url.as_str(), &e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error("Get", url.as_str(), &e))?;
         if !resp.status().is_success() {
             return Err(RegistryError::Unauthorized(format!(
                 "failed to fetch anonymous token: unexpected status from GET request to {url}: {}",
                 status_text(resp.status())
             )));
         }
-        let token: TokenResponse = resp.json().await.map_err(|e| RegistryError::Other(format!("reading token response: {e}")))?;
-        let token = token.into_token().ok_or_else(|| RegistryError::Other("token response carried no token".into()))?;
+        let token: TokenResponse = resp
+            .json()
+            .await
+            .map_err(|e| RegistryError::Other(format!("reading token response: {e}")))?;
+        let token = token
+            .into_token()
+            .ok_or_else(|| RegistryError::Other("token response carried no token".into()))?;
         *self.token.lock().unwrap() = Some(token.clone());
         Ok(Some(token))
     }
 
     /// Sends a request built by `build`, adding credentials as the registry's challenge asks.
     /// `extra_scopes` names other repositories the token must cover (cross-repo mounts).
-    pub async fn send(&self, method: Method, url: &str, build: impl Fn(RequestBuilder) -> RequestBuilder, extra_scopes: &[&str]) -> Result<Response, RegistryError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+        extra_scopes: &[&str],
+    ) -> Result<Response, RegistryError> {
         let mut req = build(self.client.http.request(method.clone(), url));
         match &self.challenge {
             Some(Challenge::Basic) => {
@@ -247,14 +394,33 @@ impl<'a> Session<'a> {
             }
             None => {}
         }
-        req.send().await.map_err(|e| transport_error(method_name(&method), url, &e))
+        req.send()
+            .await
+            .map_err(|e| transport_error(method_name(&method), url, &e))
     }
 
     /// Fetches a manifest or index by tag or digest, verifying the digest when one was asked for.
-    pub async fn fetch_manifest(&self, reference: &str, image: &ImageRef) -> Result<FetchedManifest, RegistryError> {
+    pub async fn fetch_manifest(
+        &self,
+        reference: &str,
+        image: &ImageRef,
+    ) -> Result<FetchedManifest, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
-        let accept = [media::DOCKER_MANIFEST, media::DOCKER_MANIFEST_LIST, media::OCI_MANIFEST, media::OCI_INDEX].join(", ");
-        let resp = self.send(Method::GET, &url, |r| r.header(header::ACCEPT, accept.clone()), &[]).await?;
+        let accept = [
+            media::DOCKER_MANIFEST,
+            media::DOCKER_MANIFEST_LIST,
+            media::OCI_MANIFEST,
+            media::OCI_INDEX,
+        ]
+        .join(", ");
+        let resp = self
+            .send(
+                Method::GET,
+                &url,
+                |r| r.header(header::ACCEPT, accept.clone()),
+                &[],
+            )
+            .await?;
         let status = resp.status();
         if !status.is_success() {
             return Err(error_from_response(resp, image, "Get", &url).await);
@@ -265,21 +431,47 @@ impl<'a> Session<'a> {
             .and_then(|v| v.to_str().ok())
             .map(|s| s.split(';').next().unwrap_or(s).trim().to_string())
             .unwrap_or_default();
-        let bytes = resp.bytes().await.map_err(|e| transport_error("Get", &url, &e))?.to_vec();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error("Get", &url, &e))?
+            .to_vec();
         let digest = berth_image::Digest::of(&bytes);
         if let Ok(expected) = berth_image::Digest::parse(reference) {
             if expected != digest {
-                return Err(RegistryError::Verification(format!("manifest verification failed for digest {expected}")));
+                return Err(RegistryError::Verification(format!(
+                    "manifest verification failed for digest {expected}"
+                )));
             }
         }
-        Ok(FetchedManifest { bytes, media_type, digest })
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
     }
 
     /// Starts a blob download at `offset` (a ranged request when non-zero).
-    pub async fn get_blob(&self, digest: &berth_image::Digest, offset: u64, image: &ImageRef) -> Result<Response, RegistryError> {
+    pub async fn get_blob(
+        &self,
+        digest: &berth_image::Digest,
+        offset: u64,
+        image: &ImageRef,
+    ) -> Result<Response, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
         let resp = self
-            .send(Method::GET, &url, |r| if offset > 0 { r.header(header::RANGE, format!("bytes={offset}-")) } else { r }, &[])
+            .send(
+                Method::GET,
+                &url,
+                |r| {
+                    if offset > 0 {
+                        r.header(header::RANGE, format!("bytes={offset}-"))
+                    } else {
+                        r
+                    }
+                },
+                &[],
+            )
             .await?;
         if !resp.status().is_success() {
             return Err(error_from_response(resp, image, "Get", &url).await);
@@ -314,7 +506,10 @@ pub(crate) fn transport_error(method: &str, url: &str, e: &reqwest::Error) -> Re
         src = s.source();
     }
     let detail = if e.is_connect() {
-        let hostport = url::Url::parse(url).ok().and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?))).unwrap_or_default();
+        let hostport = url::Url::parse(url)
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .unwrap_or_default();
         let lower = cause.to_ascii_lowercase();
         let why = if lower.contains("refused") {
             "connect: connection refused".to_string()
@@ -347,12 +542,25 @@ struct RegistryErrorBody {
 }
 
 /// Turns a registry's error answer into the message dockerd gives for it.
-pub(crate) async fn error_from_response(resp: Response, image: &ImageRef, method: &str, url: &str) -> RegistryError {
+pub(crate) async fn error_from_response(
+    resp: Response,
+    image: &ImageRef,
+    method: &str,
+    url: &str,
+) -> RegistryError {
     let status = resp.status();
     let body = resp.bytes().await.unwrap_or_default();
-    let first = serde_json::from_slice::<ErrorEnvelope>(&body).ok().and_then(|e| e.errors.into_iter().next());
+    let first = serde_json::from_slice::<ErrorEnvelope>(&body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next());
     // distribution's errcode.Error: "<code description, lowercased>: <message>".
-    let cause = first.as_ref().map(|e| format!("{}: {}", e.code.to_ascii_lowercase().replace('_', " "), e.message));
+    let cause = first.as_ref().map(|e| {
+        format!(
+            "{}: {}",
+            e.code.to_ascii_lowercase().replace('_', " "),
+            e.message
+        )
+    });
     match (status, first.as_ref().map(|e| e.code.as_str())) {
         (_, Some("MANIFEST_UNKNOWN")) => RegistryError::NotFound(format!("manifest for {} not found: {}", image.familiar(), cause.unwrap())),
         (_, Some("NAME_UNKNOWN")) => RegistryError::NotFound(format!("repository {} not found: {}", image.familiar_name(), cause.unwrap())),
@@ -391,6 +599,9 @@ mod tests {
         assert!(p.contains("10.1.2.3:443"));
         assert!(p.contains("myreg:5000"));
         assert!(!p.contains("myreg:5001"));
-        assert_eq!(p.describe(), vec!["myreg:5000", "127.0.0.0/8", "10.0.0.0/8", "::1/128"]);
+        assert_eq!(
+            p.describe(),
+            vec!["myreg:5000", "127.0.0.0/8", "10.0.0.0/8", "::1/128"]
+        );
     }
 }

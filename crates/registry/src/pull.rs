@@ -20,7 +20,9 @@ use berth_image::content::Ingest;
 use berth_image::layers::{chain_ids, LayerMeta, LayerWriter};
 use berth_image::manifest::{Descriptor, Manifest, ManifestKind, Platform};
 use berth_image::progress::JsonMessage;
-use berth_image::{unpack, BlobDescriptor, Digest, ImageConfig, ImageRecord, ImageRef, ImageStore, LayerRecord};
+use berth_image::{
+    unpack, BlobDescriptor, Digest, ImageConfig, ImageRecord, ImageRef, ImageStore, LayerRecord,
+};
 
 use crate::auth::AuthConfig;
 use crate::client::{transport_error, FetchedManifest, RegistryClient, Session};
@@ -43,7 +45,12 @@ pub struct ResolvedPull<'a> {
 impl RegistryClient {
     /// Finds the manifest for `reference` (tag or digest; `:latest` already added) and
     /// `platform` (this machine's when `None`). Errors here come before any output.
-    pub async fn resolve<'a>(&'a self, reference: &ImageRef, auth: Option<AuthConfig>, platform: Option<Platform>) -> Result<ResolvedPull<'a>, RegistryError> {
+    pub async fn resolve<'a>(
+        &'a self,
+        reference: &ImageRef,
+        auth: Option<AuthConfig>,
+        platform: Option<Platform>,
+    ) -> Result<ResolvedPull<'a>, RegistryError> {
         let session = self.session(reference, auth, false).await?;
         let target = match (reference.digest(), reference.tag()) {
             (Some(d), _) => d.to_string(),
@@ -56,14 +63,26 @@ impl RegistryClient {
             ManifestKind::Image(m) => (m, top.clone()),
             ManifestKind::Index(idx) => {
                 let chosen = idx.select(&want).map_err(RegistryError::NotFound)?;
-                let fetched = session.fetch_manifest(chosen.digest.as_str(), reference).await?;
+                let fetched = session
+                    .fetch_manifest(chosen.digest.as_str(), reference)
+                    .await?;
                 match ManifestKind::parse(&fetched.bytes, &fetched.media_type)? {
                     ManifestKind::Image(m) => (m, fetched),
-                    ManifestKind::Index(_) => return Err(RegistryError::Other("an index entry points at another index".into())),
+                    ManifestKind::Index(_) => {
+                        return Err(RegistryError::Other(
+                            "an index entry points at another index".into(),
+                        ))
+                    }
                 }
             }
         };
-        Ok(ResolvedPull { session, reference: reference.clone(), top, manifest, manifest_blob })
+        Ok(ResolvedPull {
+            session,
+            reference: reference.clone(),
+            top,
+            manifest,
+            manifest_blob,
+        })
     }
 }
 
@@ -84,17 +103,27 @@ impl ResolvedPull<'_> {
 
     /// Downloads what is missing, stores the image and points the reference at it, sending
     /// progress to `progress` (a closed receiver does not stop the pull).
-    pub async fn fetch(self, store: Arc<ImageStore>, progress: mpsc::Sender<JsonMessage>) -> Result<PullOutcome, RegistryError> {
+    pub async fn fetch(
+        self,
+        store: Arc<ImageStore>,
+        progress: mpsc::Sender<JsonMessage>,
+    ) -> Result<PullOutcome, RegistryError> {
         let id_label = match (self.reference.tag(), self.reference.digest()) {
             (Some(t), _) => t.to_string(),
             (None, Some(d)) => d.to_string(),
             (None, None) => String::new(),
         };
-        let _ = progress.send(JsonMessage::header(id_label, format!("Pulling from {}", self.reference.path()))).await;
+        let _ = progress
+            .send(JsonMessage::header(
+                id_label,
+                format!("Pulling from {}", self.reference.path()),
+            ))
+            .await;
 
         let config_desc = &self.manifest.config;
         let config_bytes = self.fetch_small_blob(config_desc).await?;
-        let config = ImageConfig::parse(&config_bytes).map_err(|e| RegistryError::Other(e.to_string()))?;
+        let config =
+            ImageConfig::parse(&config_bytes).map_err(|e| RegistryError::Other(e.to_string()))?;
         let diff_ids = &config.rootfs.diff_ids;
         if diff_ids.len() != self.manifest.layers.len() {
             return Err(RegistryError::Verification(format!(
@@ -111,25 +140,44 @@ impl ResolvedPull<'_> {
         let mut jobs = Vec::new();
         for (i, desc) in self.manifest.layers.iter().enumerate() {
             if store.layers.exists(&chains[i]) {
-                let _ = progress.send(JsonMessage::item(desc.digest.short(), "Already exists")).await;
+                let _ = progress
+                    .send(JsonMessage::item(desc.digest.short(), "Already exists"))
+                    .await;
             } else {
-                let _ = progress.send(JsonMessage::item(desc.digest.short(), "Pulling fs layer")).await;
+                let _ = progress
+                    .send(JsonMessage::item(desc.digest.short(), "Pulling fs layer"))
+                    .await;
                 jobs.push(i);
             }
         }
         for &i in jobs.iter().skip(MAX_CONCURRENT_DOWNLOADS) {
-            let _ = progress.send(JsonMessage::item(self.manifest.layers[i].digest.short(), "Waiting")).await;
+            let _ = progress
+                .send(JsonMessage::item(
+                    self.manifest.layers[i].digest.short(),
+                    "Waiting",
+                ))
+                .await;
         }
-        let results: Vec<Result<(), RegistryError>> = futures::stream::iter(jobs.iter().map(|&i| {
-            self.pull_layer(&store, &self.manifest.layers[i], &diff_ids[i], &chains[i], progress.clone())
-        }))
-        .buffer_unordered(MAX_CONCURRENT_DOWNLOADS)
-        .collect()
-        .await;
+        let mut downloads = Vec::with_capacity(jobs.len());
+        for &i in &jobs {
+            downloads.push(self.pull_layer(
+                &store,
+                &self.manifest.layers[i],
+                &diff_ids[i],
+                &chains[i],
+                progress.clone(),
+            ));
+        }
+        let results: Vec<Result<(), RegistryError>> = futures::stream::iter(downloads)
+            .buffer_unordered(MAX_CONCURRENT_DOWNLOADS)
+            .collect()
+            .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
 
         store.content.put(&config_bytes, Some(&image_id))?;
-        store.content.put(&self.manifest_blob.bytes, Some(&self.manifest_blob.digest))?;
+        store
+            .content
+            .put(&self.manifest_blob.bytes, Some(&self.manifest_blob.digest))?;
         store.content.put(&self.top.bytes, Some(&self.top.digest))?;
         let layers = self
             .manifest
@@ -139,7 +187,11 @@ impl ResolvedPull<'_> {
             .map(|(i, d)| LayerRecord {
                 diff_id: diff_ids[i].clone(),
                 chain_id: chains[i].clone(),
-                blob: Some(BlobDescriptor { digest: d.digest.clone(), size: d.size, media_type: d.media_type.clone() }),
+                blob: Some(BlobDescriptor {
+                    digest: d.digest.clone(),
+                    size: d.size,
+                    media_type: d.media_type.clone(),
+                }),
             })
             .collect();
         let mut manifests = vec![self.top.digest.clone()];
@@ -150,45 +202,98 @@ impl ResolvedPull<'_> {
         let record = ImageRecord {
             id: image_id.clone(),
             layers,
-            manifests: merge(prior.as_ref().map(|r| r.manifests.clone()).unwrap_or_default(), manifests),
+            manifests: merge(
+                prior
+                    .as_ref()
+                    .map(|r| r.manifests.clone())
+                    .unwrap_or_default(),
+                manifests,
+            ),
             stored_at: prior.as_ref().map(|r| r.stored_at).unwrap_or_else(Utc::now),
             last_tag_time: prior.as_ref().and_then(|r| r.last_tag_time),
         };
         store.put(record)?;
         if self.reference.tag().is_some() {
-            store.tag(&image_id, &self.reference.with_tag(self.reference.tag().unwrap()))?;
+            store.tag(
+                &image_id,
+                &self.reference.with_tag(self.reference.tag().unwrap()),
+            )?;
         }
-        store.tag(&image_id, &self.reference.with_digest(self.top.digest.clone()))?;
+        store.tag(
+            &image_id,
+            &self.reference.with_digest(self.top.digest.clone()),
+        )?;
 
         let updated = !(existed && jobs.is_empty() && was.as_ref() == Some(&image_id));
-        let _ = progress.send(JsonMessage::status(format!("Digest: {}", self.top.digest))).await;
-        let status = if updated { "Downloaded newer image for" } else { "Image is up to date for" };
-        let _ = progress.send(JsonMessage::status(format!("Status: {status} {}", self.reference.familiar()))).await;
-        Ok(PullOutcome { image_id, digest: self.top.digest.clone(), updated })
+        let _ = progress
+            .send(JsonMessage::status(format!("Digest: {}", self.top.digest)))
+            .await;
+        let status = if updated {
+            "Downloaded newer image for"
+        } else {
+            "Image is up to date for"
+        };
+        let _ = progress
+            .send(JsonMessage::status(format!(
+                "Status: {status} {}",
+                self.reference.familiar()
+            )))
+            .await;
+        Ok(PullOutcome {
+            image_id,
+            digest: self.top.digest.clone(),
+            updated,
+        })
     }
 
     /// Fetches a config blob into memory (they are small), checking its digest.
     async fn fetch_small_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, RegistryError> {
-        let resp = self.session.get_blob(&desc.digest, 0, &self.reference).await?;
+        let resp = self
+            .session
+            .get_blob(&desc.digest, 0, &self.reference)
+            .await?;
         let url = self.session.url(&format!("blobs/{}", desc.digest));
-        let bytes = resp.bytes().await.map_err(|e| transport_error("Get", &url, &e))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error("Get", &url, &e))?;
         if Digest::of(&bytes) != desc.digest {
-            return Err(RegistryError::Verification(format!("image config verification failed for digest {}", desc.digest)));
+            return Err(RegistryError::Verification(format!(
+                "image config verification failed for digest {}",
+                desc.digest
+            )));
         }
         Ok(bytes.to_vec())
     }
 
     /// Downloads one layer blob (with retries and ranged resume) while a blocking task
     /// decompresses and unpacks it; commits both only when every digest checks out.
-    async fn pull_layer(&self, store: &Arc<ImageStore>, desc: &Descriptor, diff_id: &Digest, chain_id: &Digest, progress: mpsc::Sender<JsonMessage>) -> Result<(), RegistryError> {
+    async fn pull_layer(
+        &self,
+        store: &Arc<ImageStore>,
+        desc: &Descriptor,
+        diff_id: &Digest,
+        chain_id: &Digest,
+        progress: mpsc::Sender<JsonMessage>,
+    ) -> Result<(), RegistryError> {
         let short = desc.digest.short().to_string();
         let writer = store.layers.begin()?;
         let have_blob = store.content.contains(&desc.digest);
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(32);
-        let ingest = if have_blob { None } else { Some(store.content.ingest()?) };
-        let source: Box<dyn Read + Send> = if have_blob { Box::new(store.content.open_blob(&desc.digest)?) } else { Box::new(ChannelReader::new(rx)) };
+        let ingest = if have_blob {
+            None
+        } else {
+            Some(store.content.ingest()?)
+        };
+        let source: Box<dyn Read + Send> = if have_blob {
+            Box::new(store.content.open_blob(&desc.digest)?)
+        } else {
+            Box::new(ChannelReader::new(rx))
+        };
         let (d, diff, chain) = (desc.clone(), diff_id.clone(), chain_id.clone());
-        let unpacker = tokio::task::spawn_blocking(move || unpack_verified(source, ingest, writer, &d, &diff, &chain));
+        let unpacker = tokio::task::spawn_blocking(move || {
+            unpack_verified(source, ingest, writer, &d, &diff, &chain)
+        });
 
         if !have_blob {
             let downloaded = self.download(desc, &tx, &progress, &short).await;
@@ -198,20 +303,41 @@ impl ResolvedPull<'_> {
                 let _ = unpacker.await;
                 return Err(e);
             }
-            let _ = progress.send(JsonMessage::item(&short, "Verifying Checksum")).await;
+            let _ = progress
+                .send(JsonMessage::item(&short, "Verifying Checksum"))
+                .await;
         }
         drop(tx);
-        unpacker.await.map_err(|e| RegistryError::Other(format!("layer unpacker failed: {e}")))??;
+        unpacker
+            .await
+            .map_err(|e| RegistryError::Other(format!("layer unpacker failed: {e}")))??;
         if !have_blob {
-            let _ = progress.send(JsonMessage::item(&short, "Download complete")).await;
+            let _ = progress
+                .send(JsonMessage::item(&short, "Download complete"))
+                .await;
         }
-        let _ = progress.send(JsonMessage::bytes(&short, "Extracting", desc.size, desc.size)).await;
-        let _ = progress.send(JsonMessage::item(&short, "Pull complete")).await;
+        let _ = progress
+            .send(JsonMessage::bytes(
+                &short,
+                "Extracting",
+                desc.size,
+                desc.size,
+            ))
+            .await;
+        let _ = progress
+            .send(JsonMessage::item(&short, "Pull complete"))
+            .await;
         Ok(())
     }
 
     /// Streams the blob into `tx`, resuming with a `Range` request after a broken connection.
-    async fn download(&self, desc: &Descriptor, tx: &mpsc::Sender<io::Result<Bytes>>, progress: &mpsc::Sender<JsonMessage>, short: &str) -> Result<(), RegistryError> {
+    async fn download(
+        &self,
+        desc: &Descriptor,
+        tx: &mpsc::Sender<io::Result<Bytes>>,
+        progress: &mpsc::Sender<JsonMessage>,
+        short: &str,
+    ) -> Result<(), RegistryError> {
         let client = self.session.client();
         let mut offset = 0u64;
         let mut attempt = 0u32;
@@ -261,7 +387,16 @@ impl ResolvedPull<'_> {
                 Err(e) if e.is_retriable() && attempt < client.attempts => {
                     let wait = client.retry_delay * attempt;
                     tracing::warn!(digest = %desc.digest, attempt, error = %e, "layer download failed, retrying");
-                    let _ = progress.send(JsonMessage::item(short, format!("Retrying in {} second{}", wait.as_secs().max(1), if wait.as_secs() > 1 { "s" } else { "" }))).await;
+                    let _ = progress
+                        .send(JsonMessage::item(
+                            short,
+                            format!(
+                                "Retrying in {} second{}",
+                                wait.as_secs().max(1),
+                                if wait.as_secs() > 1 { "s" } else { "" }
+                            ),
+                        ))
+                        .await;
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => return Err(e),
@@ -281,13 +416,29 @@ fn merge(mut a: Vec<Digest>, b: Vec<Digest>) -> Vec<Digest> {
 
 /// Unpacks a layer from `source` while copying the raw bytes into `ingest` (when the blob is new),
 /// then checks the blob digest and the diff ID before committing either.
-fn unpack_verified(source: Box<dyn Read + Send>, ingest: Option<Ingest>, writer: LayerWriter, desc: &Descriptor, diff_id: &Digest, chain_id: &Digest) -> Result<(), RegistryError> {
-    let mut tee = Tee { inner: source, ingest };
+fn unpack_verified(
+    source: Box<dyn Read + Send>,
+    ingest: Option<Ingest>,
+    writer: LayerWriter,
+    desc: &Descriptor,
+    diff_id: &Digest,
+    chain_id: &Digest,
+) -> Result<(), RegistryError> {
+    let mut tee = Tee {
+        inner: source,
+        ingest,
+    };
     let unpacked = (|| -> Result<(u64, Digest), RegistryError> {
-        let decompressed = unpack::decompress(&mut tee).map_err(|e| RegistryError::Layer(format!("reading layer {}: {e}", desc.digest)))?;
-        let mut hashing = HashingReader { inner: decompressed, hasher: Sha256::new() };
-        let size = unpack::unpack_layer(&mut hashing, &writer.diff_dir()).map_err(|e| RegistryError::Layer(format!("failed to register layer: {e}")))?;
-        io::copy(&mut hashing, &mut io::sink()).map_err(|e| RegistryError::Layer(format!("reading layer {}: {e}", desc.digest)))?;
+        let decompressed = unpack::decompress(&mut tee)
+            .map_err(|e| RegistryError::Layer(format!("reading layer {}: {e}", desc.digest)))?;
+        let mut hashing = HashingReader {
+            inner: decompressed,
+            hasher: Sha256::new(),
+        };
+        let size = unpack::unpack_layer(&mut hashing, &writer.diff_dir())
+            .map_err(|e| RegistryError::Layer(format!("failed to register layer: {e}")))?;
+        io::copy(&mut hashing, &mut io::sink())
+            .map_err(|e| RegistryError::Layer(format!("reading layer {}: {e}", desc.digest)))?;
         Ok((size, Digest::from_sha256(&hashing.hasher.finalize())))
     })();
     // Read to the end either way, so the blob digest can be checked: a corrupt blob usually
@@ -297,18 +448,31 @@ fn unpack_verified(source: Box<dyn Read + Send>, ingest: Option<Ingest>, writer:
         if let Err(e) = drained {
             return Err(RegistryError::Transport(e.to_string()));
         }
-        ingest.commit(&desc.digest, Some(desc.size)).map_err(|e| match e {
-            berth_image::content::ContentError::DigestMismatch { .. } | berth_image::content::ContentError::SizeMismatch { .. } => {
-                RegistryError::Verification(format!("filesystem layer verification failed for digest {}", desc.digest))
-            }
-            other => RegistryError::Content(other),
-        })?;
+        ingest
+            .commit(&desc.digest, Some(desc.size))
+            .map_err(|e| match e {
+                berth_image::content::ContentError::DigestMismatch { .. }
+                | berth_image::content::ContentError::SizeMismatch { .. } => {
+                    RegistryError::Verification(format!(
+                        "filesystem layer verification failed for digest {}",
+                        desc.digest
+                    ))
+                }
+                other => RegistryError::Content(other),
+            })?;
     }
     let (size, actual_diff) = unpacked?;
     if actual_diff != *diff_id {
-        return Err(RegistryError::Verification(format!("layer {} has diff ID {actual_diff}, but the image config says {diff_id}", desc.digest)));
+        return Err(RegistryError::Verification(format!(
+            "layer {} has diff ID {actual_diff}, but the image config says {diff_id}",
+            desc.digest
+        )));
     }
-    writer.commit(&LayerMeta { chain_id: chain_id.clone(), diff_id: diff_id.clone(), size })?;
+    writer.commit(&LayerMeta {
+        chain_id: chain_id.clone(),
+        diff_id: diff_id.clone(),
+        size,
+    })?;
     Ok(())
 }
 
@@ -320,7 +484,10 @@ struct ChannelReader {
 
 impl ChannelReader {
     fn new(rx: mpsc::Receiver<io::Result<Bytes>>) -> Self {
-        ChannelReader { rx, current: Bytes::new() }
+        ChannelReader {
+            rx,
+            current: Bytes::new(),
+        }
     }
 }
 

@@ -1,0 +1,45 @@
+//! Route table: which handler answers which method and path (paths without the version prefix).
+
+mod images;
+mod pull;
+mod push;
+mod system;
+
+use axum::routing::{get, head, post};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::SharedState;
+
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping_head))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/auth", post(system::auth))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/prune", post(images::prune))
+        .route("/images/get", get(images::save))
+        .route("/images/load", post(images::load))
+        .route("/images/search", get(images::search))
+        .route(
+            "/images/{*rest}",
+            get(images::get_named)
+                .post(images::post_named)
+                .delete(images::delete),
+        )
+        .route("/plugins/{*rest}", get(system::plugin_missing))
+        .route("/swarm", get(system::not_swarm))
+        .route("/nodes", get(system::not_swarm))
+        .route("/services", get(system::not_swarm))
+        .route("/tasks", get(system::not_swarm))
+        .route("/secrets", get(system::not_swarm))
+        .route("/configs", get(system::not_swarm))
+        .route(
+            "/session",
+            head(system::not_implemented).post(system::not_implemented),
+        )
+        .fallback(|| async { ApiError::not_found("page not found") })
+        .with_state(state)
+}

@@ -1,0 +1,46 @@
+//! Chunked JSON-lines responses (pull, push, load, import progress): one `JSONMessage` per line,
+//! sent as it happens, with HTTP/1.1 chunked encoding so docker-py streams it.
+
+use axum::body::Body;
+use axum::http::header;
+use axum::response::Response;
+use berth_image::progress::JsonMessage;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream_shim::ReceiverStream;
+
+/// A response that streams every message sent on `rx` until all senders are gone.
+pub fn json_lines(rx: mpsc::Receiver<JsonMessage>) -> Response {
+    let body = ReceiverStream::new(rx).map(|m| {
+        let mut line = serde_json::to_vec(&m).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(Bytes::from(line))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .expect("static response parts")
+}
+
+/// The few lines of `tokio-stream`'s `ReceiverStream` we need, to avoid a crate for one adapter.
+mod tokio_stream_shim {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::sync::mpsc;
+
+    pub struct ReceiverStream<T>(mpsc::Receiver<T>);
+
+    impl<T> ReceiverStream<T> {
+        pub fn new(rx: mpsc::Receiver<T>) -> Self {
+            ReceiverStream(rx)
+        }
+    }
+
+    impl<T> futures::Stream for ReceiverStream<T> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}

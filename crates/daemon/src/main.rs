@@ -1,0 +1,82 @@
+//! `berthd`: parses flags, takes the data-root lock, opens the stores, and serves the Engine API
+//! on a unix socket until SIGTERM or SIGINT.
+
+mod config;
+mod host;
+mod lock;
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use config::Config;
+
+fn main() -> Result<()> {
+    let cfg = Config::parse();
+    init_logging(&cfg.log_level, cfg.debug)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cfg))
+}
+
+fn init_logging(level: &str, debug: bool) -> Result<()> {
+    let level = match (debug, level) {
+        (true, _) => "debug",
+        (_, "fatal") | (_, "panic") => "error",
+        (_, l @ ("trace" | "debug" | "info" | "warn" | "error")) => l,
+        (_, other) => bail!("invalid log level {other:?}: use debug, info, warn, error or fatal"),
+    };
+    tracing_subscriber::fmt().with_env_filter(format!("berth={level},berthd={level},berth_api={level},berth_image={level},berth_registry={level}")).with_writer(std::io::stderr).init();
+    Ok(())
+}
+
+async fn run(cfg: Config) -> Result<()> {
+    let socket_path = cfg.socket_path()?;
+    std::fs::create_dir_all(&cfg.data_root)
+        .with_context(|| format!("creating data root {}", cfg.data_root.display()))?;
+    std::fs::create_dir_all(&cfg.exec_root)
+        .with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
+    let _lock = lock::DataRootLock::acquire(&cfg.data_root)?;
+
+    let images =
+        Arc::new(berth_image::ImageStore::open(&cfg.data_root).context("opening the image store")?);
+    let registry = Arc::new(berth_registry::RegistryClient::new(
+        berth_registry::InsecureRegistries::new(&cfg.insecure_registries),
+    )?);
+    let host = host::gather(&cfg);
+    let state = Arc::new(berth_api::ApiState {
+        images,
+        registry,
+        host,
+        gc: Arc::new(tokio::sync::RwLock::new(())),
+        started: chrono::Utc::now(),
+    });
+
+    if let Some(dir) = socket_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // The lock proves no other berthd owns this data root, so a socket left here is stale.
+    let _ = std::fs::remove_file(&socket_path);
+    let listener = tokio::net::UnixListener::bind(&socket_path)
+        .with_context(|| format!("binding {}", socket_path.display()))?;
+    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o660))?;
+    tracing::info!(socket = %socket_path.display(), data_root = %cfg.data_root.display(), "API listening");
+
+    berth_api::serve(listener, state, shutdown_signal()).await?;
+    let _ = std::fs::remove_file(&socket_path);
+    tracing::info!("berthd stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+    }
+}
