@@ -113,14 +113,32 @@ impl JsonMessage {
 
 /// Docker's `units.HumanSizeWithPrecision`: decimal units, `precision` significant digits.
 pub fn human_size(size: f64, precision: usize) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    scaled(
+        size,
+        precision,
+        1000.0,
+        &["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"],
+    )
+}
+
+/// Docker's `units.BytesSize`: binary units, four significant digits (`Total Memory: 23.47GiB`).
+pub fn bytes_size(size: f64) -> String {
+    scaled(
+        size,
+        4,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"],
+    )
+}
+
+fn scaled(size: f64, precision: usize, base: f64, units: &[&str]) -> String {
     let mut s = size;
     let mut i = 0;
-    while s >= 1000.0 && i < UNITS.len() - 1 {
-        s /= 1000.0;
+    while s >= base && i < units.len() - 1 {
+        s /= base;
         i += 1;
     }
-    format!("{}{}", format_g(s, precision), UNITS[i])
+    format!("{}{}", format_g(s, precision), units[i])
 }
 
 /// Go's `%.{p}g` for the non-negative values sizes take: `p` significant digits, trailing zeros
@@ -176,6 +194,7 @@ mod tests {
         assert_eq!(human_size(1024.0, 3), "1.02kB");
         assert_eq!(human_size(0.0, 3), "0B");
         assert_eq!(human_size(2_200_000.0, 4), "2.2MB");
+        assert_eq!(bytes_size(25_200_000_000.0), "23.47GiB");
     }
 
     #[test]
