@@ -1,0 +1,224 @@
+//! A `berthd` for one test, and the CLIs pointed at it.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{bin, kill_with_parent};
+
+/// What a command printed and how it ended.
+#[derive(Debug)]
+pub struct Out {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Out {
+    pub fn ok(self) -> Out {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    pub fn failed(self) -> Out {
+        assert_ne!(
+            self.code, 0,
+            "command should have failed:\nstdout: {}",
+            self.stdout
+        );
+        self
+    }
+}
+
+pub struct Daemon {
+    root: tempfile::TempDir,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Daemon {
+        let mut d = Daemon {
+            root: tempfile::tempdir().unwrap(),
+            child: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        std::fs::create_dir_all(d.config_dir()).unwrap();
+        d.spawn();
+        d
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+    pub fn exec_root(&self) -> PathBuf {
+        self.root.path().join("run")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.exec_root().join("berth.sock")
+    }
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+    /// The client config directory (DOCKER_CONFIG) for both CLIs in this test.
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.path().join("client-config")
+    }
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    /// The berthd command line this daemon runs with.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(bin("berthd"));
+        cmd.arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("-H")
+            .arg(self.host());
+        cmd.args(&self.extra_args);
+        cmd
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.path().join("berthd.log"))
+            .unwrap();
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        kill_with_parent(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if UnixStream::connect(self.socket()).is_ok() {
+                self.child = Some(child);
+                return;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("berthd exited at start ({status}):\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not start:\n{}", self.log());
+    }
+
+    /// `kill -9`, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = c.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Starts berthd again after [`Daemon::kill9`].
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none());
+        self.spawn();
+    }
+
+    fn run(&self, program: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.config_dir())
+            .env_remove("DOCKER_DEFAULT_PLATFORM");
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+        if let Some(input) = stdin {
+            let mut s = child.stdin.take().unwrap();
+            let data = input.to_vec();
+            std::thread::spawn(move || {
+                let _ = s.write_all(&data);
+            });
+        }
+        let out = child.wait_with_output().unwrap();
+        Out {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Out {
+        self.run(&bin("berth"), args, None)
+    }
+
+    pub fn berth_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
+        self.run(&bin("berth"), args, Some(stdin))
+    }
+
+    /// The real docker CLI, talking to this berthd.
+    pub fn docker(&self, args: &[&str]) -> Out {
+        self.run(Path::new("docker"), args, None)
+    }
+
+    pub fn docker_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
+        self.run(Path::new("docker"), args, Some(stdin))
+    }
+
+    /// A raw HTTP request on the socket: (status, headers, body).
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
+        let mut s = UnixStream::connect(self.socket()).unwrap();
+        let body = body.unwrap_or("");
+        write!(s, "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_string(), body.to_string())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,58 @@
+//! The harness of berth's integration tests: a real registry with images built here, a real
+//! `berthd` per test (own data root, exec root and socket), and the `berth` and `docker` CLIs
+//! pointed at it.
+
+pub mod daemon;
+pub mod images;
+pub mod proxy;
+pub mod registry;
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub use daemon::{Daemon, Out};
+pub use registry::Registry;
+
+/// A loopback port nobody is listening on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Makes the child die with the test process, even if the test is killed.
+pub fn kill_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches only the child being started.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// Where cargo put the `berth` and `berthd` binaries (beside this test's `deps/` directory).
+pub fn bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("BERTH_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build` before the tests (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// The registry and its images, started for one test.
+pub fn registry_with_images() -> (Registry, images::TestImages) {
+    let reg = Registry::start();
+    let imgs = images::push_test_images(&reg);
+    (reg, imgs)
+}
