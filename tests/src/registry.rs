@@ -10,7 +10,8 @@ use crate::{free_port, kill_with_parent};
 
 pub struct Registry {
     pub addr: String,
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
     child: Child,
     http: reqwest::blocking::Client,
     auth: Option<(String, String)>,
@@ -28,26 +29,40 @@ impl Registry {
     }
 
     fn start_with(auth: Option<(String, String)>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let tmp = tempfile::tempdir().unwrap();
+        Self::launch(tmp.path().to_path_buf(), Some(tmp), free_port(), auth)
+    }
+
+    /// Starts a registry keeping its storage in `dir`, on 127.0.0.1:`port`.
+    pub fn start_in(dir: PathBuf, port: u16) -> Registry {
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::launch(dir, None, port, None)
+    }
+
+    fn launch(
+        dir: PathBuf,
+        tmp: Option<tempfile::TempDir>,
+        port: u16,
+        auth: Option<(String, String)>,
+    ) -> Registry {
         let addr = format!("127.0.0.1:{port}");
         let mut cfg = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
+            dir.join("data").display()
         );
         if let Some((u, p)) = &auth {
             let hash = bcrypt::hash(p, 4).unwrap();
-            std::fs::write(dir.path().join("htpasswd"), format!("{u}:{hash}\n")).unwrap();
+            std::fs::write(dir.join("htpasswd"), format!("{u}:{hash}\n")).unwrap();
             cfg.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-                dir.path().join("htpasswd").display()
+                dir.join("htpasswd").display()
             ));
         }
-        std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        std::fs::write(dir.join("config.yml"), cfg).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
         let mut cmd = Command::new("docker-registry");
         cmd.arg("serve")
-            .arg(dir.path().join("config.yml"))
+            .arg(dir.join("config.yml"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -58,6 +73,7 @@ impl Registry {
         let reg = Registry {
             addr,
             dir,
+            _tmp: tmp,
             child,
             http: reqwest::blocking::Client::builder()
                 .no_proxy()
@@ -79,7 +95,7 @@ impl Registry {
         }
         panic!(
             "registry did not start; log:\n{}",
-            std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default()
+            std::fs::read_to_string(reg.dir.join("registry.log")).unwrap_or_default()
         );
     }
 
@@ -170,7 +186,6 @@ impl Registry {
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest.trim_start_matches("sha256:");
         self.dir
-            .path()
             .join("data/docker/registry/v2/blobs/sha256")
             .join(&hex[..2])
             .join(hex)
@@ -178,7 +193,7 @@ impl Registry {
     }
 
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 }
 
