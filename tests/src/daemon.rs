@@ -73,6 +73,10 @@ impl Daemon {
     pub fn config_dir(&self) -> PathBuf {
         self.root.path().join("client-config")
     }
+    /// A path in this test's scratch directory.
+    pub fn root_path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.path().join("berthd.log")).unwrap_or_default()
     }

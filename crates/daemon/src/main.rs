@@ -40,6 +40,8 @@ async fn run(cfg: Config) -> Result<()> {
     std::fs::create_dir_all(&cfg.exec_root)
         .with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
     let _lock = lock::DataRootLock::acquire(&cfg.data_root)?;
+    // Scratch space of loads and imports cut short by a crash.
+    let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
 
     let images =
         Arc::new(berth_image::ImageStore::open(&cfg.data_root).context("opening the image store")?);

@@ -5,6 +5,7 @@
 //! [`store::ImageStore`] ties an image ID (its config digest) to its layers and names.
 //! Nothing here talks to a registry; the `berth-registry` crate fills these stores.
 
+pub mod archive;
 pub mod config;
 pub mod content;
 mod fsutil;

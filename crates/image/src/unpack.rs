@@ -52,6 +52,44 @@ pub fn decompress<'a, R: Read + 'a>(reader: R) -> io::Result<Box<dyn Read + 'a>>
     }
 }
 
+/// Reads as it hashes (sha256), so a layer's diff ID comes out of the same pass that unpacks it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: sha2::Digest::new(),
+        }
+    }
+
+    /// The digest of everything read so far.
+    pub fn digest(self) -> crate::Digest {
+        crate::Digest::from_sha256(&sha2::Digest::finalize(self.hasher))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Decompresses `blob` (any supported compression) and unpacks it into `dest`, reading it to the
+/// end. Returns the file bytes written and the diff ID (digest of the uncompressed tar) for the
+/// caller to check before committing the layer.
+pub fn unpack_blob<R: Read>(blob: R, dest: &Path) -> Result<(u64, crate::Digest), UnpackError> {
+    let mut hashing = HashingReader::new(decompress(blob).map_err(UnpackError::Archive)?);
+    let size = unpack_layer(&mut hashing, dest)?;
+    io::copy(&mut hashing, &mut io::sink()).map_err(UnpackError::Archive)?;
+    Ok((size, hashing.digest()))
+}
+
 /// Unpacks the uncompressed tar stream `reader` into `dest` (which must exist and be empty).
 /// Returns the bytes of regular file content written.
 pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use berth_image::content::Ingest;
@@ -428,19 +427,12 @@ fn unpack_verified(
         inner: source,
         ingest,
     };
-    let unpacked = (|| -> Result<(u64, Digest), RegistryError> {
-        let decompressed = unpack::decompress(&mut tee)
-            .map_err(|e| RegistryError::Layer(format!("reading layer {}: {e}", desc.digest)))?;
-        let mut hashing = HashingReader {
-            inner: decompressed,
-            hasher: Sha256::new(),
-        };
-        let size = unpack::unpack_layer(&mut hashing, &writer.diff_dir())
-            .map_err(|e| RegistryError::Layer(format!("failed to register layer: {e}")))?;
-        io::copy(&mut hashing, &mut io::sink())
-            .map_err(|e| RegistryError::Layer(format!("reading layer {}: {e}", desc.digest)))?;
-        Ok((size, Digest::from_sha256(&hashing.hasher.finalize())))
-    })();
+    let unpacked = unpack::unpack_blob(&mut tee, &writer.diff_dir()).map_err(|e| match e {
+        unpack::UnpackError::Archive(e) => {
+            RegistryError::Layer(format!("reading layer {}: {e}", desc.digest))
+        }
+        other => RegistryError::Layer(format!("failed to register layer: {other}")),
+    });
     // Read to the end either way, so the blob digest can be checked: a corrupt blob usually
     // breaks the decompressor first, and its digest mismatch is the truer error.
     let drained = io::copy(&mut tee, &mut io::sink());
@@ -519,19 +511,6 @@ impl Read for Tee {
         if let Some(i) = self.ingest.as_mut() {
             io::Write::write_all(i, &buf[..n])?;
         }
-        Ok(n)
-    }
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
         Ok(n)
     }
 }

@@ -11,12 +11,12 @@ use berth_image::{DeleteItem, ImageRecord, ImageRef};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::pull;
 use crate::error::{ApiError, ApiResult};
 use crate::filters::{glob_match, Filters};
 use crate::SharedState;
 
-pub use pull::{create, load, save};
+pub use super::archive::{load, save};
+pub use super::pull::create;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -139,7 +139,7 @@ pub async fn get_named(
         return Ok(Json(history(&s, name)?).into_response());
     }
     if let Some(name) = rest.strip_suffix("/get") {
-        return pull::save_names(&s, vec![name.to_string()]).await;
+        return super::archive::save_names(&s, vec![name.to_string()]).await;
     }
     let _ = q;
     Err(ApiError::not_found("page not found"))

@@ -1,5 +1,6 @@
 //! Route table: which handler answers which method and path (paths without the version prefix).
 
+mod archive;
 mod images;
 mod pull;
 mod push;

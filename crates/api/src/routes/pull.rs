@@ -1,7 +1,5 @@
 //! `POST /images/create` (pull from a registry, or import a rootfs tarball), and save/load.
 
-use std::collections::HashMap;
-
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -112,28 +110,4 @@ pub async fn pull(
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ApiError::internal("pull task ended unexpectedly")),
     }
-}
-
-pub async fn save(
-    State(s): State<SharedState>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Response> {
-    let names = q
-        .into_iter()
-        .filter(|(k, _)| k == "names")
-        .map(|(_, v)| v)
-        .collect();
-    save_names(&s, names).await
-}
-
-pub async fn save_names(_s: &SharedState, _names: Vec<String>) -> ApiResult<Response> {
-    Err(ApiError::not_implemented("image save"))
-}
-
-pub async fn load(
-    State(_s): State<SharedState>,
-    Query(_q): Query<HashMap<String, String>>,
-    _body: Body,
-) -> ApiResult<Response> {
-    Err(ApiError::not_implemented("image load"))
 }

@@ -1,0 +1,144 @@
+//! `GET /images/get`, `GET /images/{name}/get` (save) and `POST /images/load`.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::Response;
+use berth_image::archive;
+use berth_image::progress::JsonMessage;
+use berth_image::{Digest, ImageRef};
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::stream::json_lines;
+use crate::SharedState;
+
+pub async fn save(
+    State(s): State<SharedState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let names = q
+        .into_iter()
+        .filter(|(k, _)| k == "names")
+        .map(|(_, v)| v)
+        .collect();
+    save_names(&s, names).await
+}
+
+/// Resolves every name first (so a missing image is a plain 404), then streams the tar.
+pub async fn save_names(s: &SharedState, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    let mut images: Vec<(Digest, Vec<ImageRef>)> = Vec::new();
+    for n in &names {
+        let id = s.images.resolve(n)?;
+        // A name given by reference saves that tag; an ID saves every tag of the image.
+        let tags: Vec<ImageRef> = match ImageRef::parse_with_default_tag(n) {
+            Ok(r)
+                if s.images.resolve(&r.to_string()).is_ok_and(|i| i == id) && r.tag().is_some() =>
+            {
+                vec![r]
+            }
+            _ => s.images.refs_of(&id).0,
+        };
+        match images.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, t)) => t.extend(tags),
+            None => images.push((id, tags)),
+        }
+    }
+    let gc = s.gc.clone().read_owned().await;
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
+    let store = s.images.clone();
+    tokio::task::spawn_blocking(move || {
+        let _gc = gc;
+        let mut w = ChannelWriter { tx: tx.clone() };
+        if let Err(e) = archive::save(&store, &images, &mut w) {
+            tracing::warn!(error = %e, "image save failed");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let body = tokio_stream(rx);
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-tar")
+        .body(Body::from_stream(body))
+        .expect("static response parts"))
+}
+
+fn tokio_stream(
+    mut rx: mpsc::Receiver<std::io::Result<Bytes>>,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Feeds a blocking writer's output into a response body.
+struct ChannelWriter {
+    tx: mpsc::Sender<std::io::Result<Bytes>>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The request body as a blocking reader, for the archive code.
+pub fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
+    let stream = body
+        .into_data_stream()
+        .map(|r| r.map_err(std::io::Error::other));
+    let reader = tokio_util::io::StreamReader::new(stream);
+    tokio_util::io::SyncIoBridge::new(reader)
+}
+
+pub async fn load(
+    State(s): State<SharedState>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Body,
+) -> ApiResult<Response> {
+    let quiet = matches!(q.get("quiet").map(String::as_str), Some("1") | Some("true"));
+    let _ = quiet; // berth sends no per-layer progress for load, so quiet changes nothing yet.
+    let gc = s.gc.clone().read_owned().await;
+    let store = s.images.clone();
+    let scratch = archive::scratch_dir(&s.host.data_root)?;
+    let reader = body_reader(body);
+    let result = tokio::task::spawn_blocking(move || {
+        let _gc = gc;
+        let r = archive::load(&store, reader, &scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
+        r
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("load task failed: {e}")))?;
+    let loaded = result.map_err(|e| match e {
+        archive::ArchiveError::Invalid(m) => {
+            ApiError::bad_request(format!("failed to load image archive: {m}"))
+        }
+        other => ApiError::internal(other.to_string()),
+    })?;
+    let (tx, rx) = mpsc::channel(loaded.len() + 1);
+    for l in &loaded {
+        if l.tags.is_empty() {
+            let _ = tx.try_send(JsonMessage::stream(format!("Loaded image ID: {}\n", l.id)));
+        }
+        for t in &l.tags {
+            let _ = tx.try_send(JsonMessage::stream(format!(
+                "Loaded image: {}\n",
+                t.familiar()
+            )));
+        }
+    }
+    drop(tx);
+    Ok(json_lines(rx))
+}
