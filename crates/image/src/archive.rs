@@ -136,7 +136,7 @@ fn oci_layer_type(mt: &str) -> &str {
 
 /// The stored blob of a layer, or another image's blob of the same layer (an image whose base
 /// layer "Already exists" at pull time never downloaded its own copy).
-fn layer_blob(store: &ImageStore, l: &LayerRecord) -> Result<BlobDescriptor, ArchiveError> {
+pub fn layer_blob(store: &ImageStore, l: &LayerRecord) -> Result<BlobDescriptor, ArchiveError> {
     if let Some(b) = l
         .blob
         .as_ref()

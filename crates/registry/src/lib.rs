@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod client;
 pub mod pull;
+pub mod push;
 
 pub use auth::AuthConfig;
 pub use client::{InsecureRegistries, RegistryClient};
