@@ -198,3 +198,75 @@ fn raw_tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
     }
     b.into_inner().unwrap()
 }
+
+#[test]
+fn import_makes_a_one_layer_image_with_changes() {
+    let d = Daemon::start();
+    let rootfs = images::tar_of(&[Entry::Dir("etc/"), Entry::File("etc/hello", b"hi\n", 0o644)]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &rootfs).unwrap();
+    let tgz = gz.finish().unwrap();
+    let file = d.root_path("rootfs.tgz");
+    std::fs::write(&file, &tgz).unwrap();
+
+    let out = d
+        .berth(&[
+            "import",
+            "-c",
+            r#"CMD ["cat", "/etc/hello"]"#,
+            "-c",
+            "ENV A=1",
+            "-m",
+            "from a test",
+            file.to_str().unwrap(),
+            "imported:1",
+        ])
+        .ok();
+    let id = out.stdout.trim().to_string();
+    assert!(
+        id.starts_with("sha256:") && id.len() == 71,
+        "{}",
+        out.stdout
+    );
+    let out = d.docker(&["image", "inspect", "-f", "{{.Id}} {{json .Config.Cmd}} {{json .Config.Env}} {{.Comment}} {{json .RootFS.Layers}}", "imported:1"]).ok();
+    assert_eq!(
+        out.stdout.trim(),
+        format!(
+            "{id} [\"cat\",\"/etc/hello\"] [\"A=1\"] from a test [\"{}\"]",
+            sha(&rootfs)
+        )
+    );
+
+    let out = d.docker_stdin(&["import", "-", "imported:2"], &tgz).ok();
+    assert!(out.stdout.starts_with("sha256:"), "{}", out.stdout);
+    let out = d
+        .docker(&["history", "--format", "{{.Comment}}", "imported:2"])
+        .ok();
+    assert_eq!(out.stdout, "Imported from -\n");
+
+    let out = d
+        .berth(&["import", "-c", "RUN rm -rf /", file.to_str().unwrap()])
+        .failed();
+    assert_eq!(
+        out.stderr.trim(),
+        "Error response from daemon: RUN is not a valid change command"
+    );
+    let out = d
+        .berth_stdin(&["import", "-", "broken:1"], &tgz[..tgz.len() / 2])
+        .failed();
+    assert!(
+        out.stderr.contains("Error response from daemon"),
+        "{}",
+        out.stderr
+    );
+    let out = d
+        .berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .ok();
+    let mut names: Vec<&str> = out.stdout.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["imported:1", "imported:2"],
+        "the broken import left nothing"
+    );
+}

@@ -1,3 +1,6 @@
-//! Building images from a Dockerfile through the legacy `POST /build` API, with a build cache.
+//! Dockerfile instructions and, later, the image builder (legacy `POST /build` API).
 //!
-//! Not implemented yet.
+//! So far: applying the instructions that `docker import --change` and `docker commit --change`
+//! accept to an image's container config.
+
+pub mod changes;

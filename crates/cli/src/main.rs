@@ -12,9 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // Output piped into `head` should end berth quietly, as it ends any Unix tool.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    quiet_on_closed_stdout();
     let cli = match commands::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -44,4 +42,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Output piped into `head` should end berth quietly, as it ends any Unix tool. SIGPIPE stays
+/// ignored (a daemon that answers before reading a request body must not kill berth), so the
+/// panic that `println!` raises on a closed stdout is turned into a silent exit instead.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

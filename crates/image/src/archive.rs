@@ -279,7 +279,7 @@ fn import_image(
     let chains = chain_ids(&config.rootfs.diff_ids);
     let mut layers = Vec::new();
     for (i, path) in layer_files.iter().enumerate() {
-        let blob = store_layer(store, path, &config.rootfs.diff_ids[i], &chains[i])?;
+        let (blob, _) = store_layer(store, path, Some((&config.rootfs.diff_ids[i], &chains[i])))?;
         layers.push(LayerRecord {
             diff_id: config.rootfs.diff_ids[i].clone(),
             chain_id: chains[i].clone(),
@@ -308,13 +308,14 @@ fn import_image(
 }
 
 /// Copies a layer file into the content store and, unless the layer is already unpacked,
-/// unpacks it, checking that its uncompressed digest is `diff_id`.
+/// unpacks it. With `expect = (diff_id, chain_id)` the uncompressed digest must be `diff_id`;
+/// without, the layer is a base layer whose chain ID is its diff ID. Returns the stored blob and
+/// the diff ID.
 pub fn store_layer(
     store: &ImageStore,
     path: &Path,
-    diff_id: &Digest,
-    chain: &Digest,
-) -> Result<BlobDescriptor, ArchiveError> {
+    expect: Option<(&Digest, &Digest)>,
+) -> Result<(BlobDescriptor, Digest), ArchiveError> {
     let mut f = File::open(path)?;
     let mut ingest = store.content.ingest().map_err(ImageError::from)?;
     let mut hasher = Sha256::new();
@@ -344,27 +345,79 @@ pub fn store_layer(
     } else {
         media::OCI_LAYER_TAR
     };
-    if !store.layers.exists(chain) {
-        let writer = store.layers.begin()?;
-        let blob = store.content.open_blob(&digest).map_err(ImageError::from)?;
-        let (files, actual) = unpack_blob(blob, &writer.diff_dir())
-            .map_err(|e| invalid(format!("layer {diff_id}: {e}")))?;
-        if actual != *diff_id {
+    let blob = BlobDescriptor {
+        digest: digest.clone(),
+        size,
+        media_type: media_type.into(),
+    };
+    if let Some((diff_id, chain)) = expect {
+        if store.layers.exists(chain) {
+            return Ok((blob, diff_id.clone()));
+        }
+    }
+    let writer = store.layers.begin()?;
+    let file = store.content.open_blob(&digest).map_err(ImageError::from)?;
+    let (files, actual) = unpack_blob(file, &writer.diff_dir())
+        .map_err(|e| invalid(format!("layer {digest}: {e}")))?;
+    let chain = match expect {
+        Some((diff_id, _)) if actual != *diff_id => {
             return Err(invalid(format!(
                 "layer {digest} has diff ID {actual}, but the image config says {diff_id}"
             )));
         }
+        Some((_, chain)) => chain.clone(),
+        None => actual.clone(),
+    };
+    if !store.layers.exists(&chain) {
         writer.commit(&LayerMeta {
-            chain_id: chain.clone(),
-            diff_id: diff_id.clone(),
+            chain_id: chain,
+            diff_id: actual.clone(),
             size: files,
         })?;
     }
-    Ok(BlobDescriptor {
-        digest,
-        size,
-        media_type: media_type.into(),
-    })
+    Ok((blob, actual))
+}
+
+/// `docker import`: makes a one-layer image from a root filesystem tarball at `path`, with
+/// `container_config` as its config and `comment` in its history. Returns the image ID.
+pub fn import_rootfs(
+    store: &ImageStore,
+    path: &Path,
+    container_config: Value,
+    comment: &str,
+    message: Option<&str>,
+    platform: &crate::manifest::Platform,
+) -> Result<Digest, ArchiveError> {
+    let (blob, diff) = store_layer(store, path, None)?;
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let mut config = json!({
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "created": now,
+        "config": container_config,
+        "rootfs": {"type": "layers", "diff_ids": [diff]},
+        "history": [{"created": now, "comment": comment}],
+    });
+    if let Some(v) = &platform.variant {
+        config["variant"] = json!(v);
+    }
+    if let Some(m) = message.filter(|m| !m.is_empty()) {
+        config["comment"] = json!(m);
+    }
+    let bytes = serde_json::to_vec(&config).map_err(io::Error::other)?;
+    let id = store.content.put(&bytes, None).map_err(ImageError::from)?;
+    store.put(ImageRecord {
+        id: id.clone(),
+        layers: vec![LayerRecord {
+            diff_id: diff.clone(),
+            chain_id: diff,
+            blob: Some(blob),
+        }],
+        manifests: vec![],
+        stored_at: Utc::now(),
+        last_tag_time: None,
+    })?;
+    Ok(id)
 }
 
 /// The archive's files, spooled under a scratch directory, with symlink entries as aliases.
