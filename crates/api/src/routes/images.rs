@@ -168,13 +168,22 @@ pub async fn post_named(
     Err(ApiError::not_found("page not found"))
 }
 
-pub fn inspect(s: &SharedState, name: &str) -> ApiResult<Value> {
+/// The image `name` means, with its record and parsed config.
+fn lookup(
+    s: &SharedState,
+    name: &str,
+) -> ApiResult<(berth_image::Digest, ImageRecord, berth_image::ImageConfig)> {
     let id = s.images.resolve(name)?;
     let rec = s
         .images
         .get(&id)
         .ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))?;
     let config = s.images.config(&id)?;
+    Ok((id, rec, config))
+}
+
+pub fn inspect(s: &SharedState, name: &str) -> ApiResult<Value> {
+    let (id, rec, config) = lookup(s, name)?;
     let (tags, digests) = s.images.refs_of(&id);
     let mut graph = serde_json::Map::new();
     let dirs: Vec<String> = rec
@@ -232,12 +241,7 @@ pub fn container_config(cfg: Option<&Value>) -> Value {
 }
 
 fn history(s: &SharedState, name: &str) -> ApiResult<Vec<Value>> {
-    let id = s.images.resolve(name)?;
-    let rec = s
-        .images
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))?;
-    let config = s.images.config(&id)?;
+    let (id, rec, config) = lookup(s, name)?;
     let (tags, _) = s.images.refs_of(&id);
     let mut layer = 0usize;
     let mut rows = Vec::new();

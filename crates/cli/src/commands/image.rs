@@ -563,14 +563,13 @@ pub async fn load(client: &Client, a: LoadArgs) -> anyhow::Result<u8> {
         }
     };
     let path = format!("/images/load?quiet={}", u8::from(a.quiet));
-    let resp = client
-        .request(
-            Method::POST,
-            &path,
-            body,
-            &[("Content-Type", "application/x-tar".into())],
-        )
-        .await?;
+    post_tar(client, &path, body).await
+}
+
+/// Sends a tar body (load, import) and prints the daemon's answer lines.
+async fn post_tar(client: &Client, path: &str, body: crate::client::Body) -> anyhow::Result<u8> {
+    let headers = [("Content-Type", "application/x-tar".to_string())];
+    let resp = client.request(Method::POST, path, body, &headers).await?;
     display(resp.into_body(), &mut std::io::stdout(), false).await?;
     Ok(0)
 }
@@ -622,16 +621,7 @@ pub async fn import(client: &Client, a: ImportArgs) -> anyhow::Result<u8> {
                 .map_err(|e| anyhow::anyhow!("open {}: {e}", a.source))?,
         )
     };
-    let resp = client
-        .request(
-            Method::POST,
-            &path,
-            body,
-            &[("Content-Type", "application/x-tar".into())],
-        )
-        .await?;
-    display(resp.into_body(), &mut std::io::stdout(), false).await?;
-    Ok(0)
+    post_tar(client, &path, body).await
 }
 
 #[derive(Debug, Args)]
