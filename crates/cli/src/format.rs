@@ -152,25 +152,6 @@ fn tokenize(s: &str) -> Result<Vec<Token>, TemplateError> {
                 }
             }
             out.push(Token::Str(v));
-        } else if c == '.' {
-            let mut word = String::new();
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                word.push(c);
-                chars.next();
-            }
-            if word == "." {
-                out.push(Token::Dot);
-            } else {
-                out.push(Token::Field(
-                    word.trim_start_matches('.')
-                        .split('.')
-                        .map(str::to_string)
-                        .collect(),
-                ));
-            }
         } else {
             let mut word = String::new();
             while let Some(&c) = chars.peek() {
@@ -180,7 +161,11 @@ fn tokenize(s: &str) -> Result<Vec<Token>, TemplateError> {
                 word.push(c);
                 chars.next();
             }
-            out.push(Token::Ident(word));
+            out.push(match word.strip_prefix('.') {
+                Some("") => Token::Dot,
+                Some(path) => Token::Field(path.split('.').map(str::to_string).collect()),
+                None => Token::Ident(word),
+            });
         }
     }
     Ok(out)
