@@ -113,12 +113,49 @@ impl ImageStore {
                 .filter(|(_, id)| state.images.contains_key(id))
                 .collect();
         }
-        Ok(ImageStore {
+        let store = ImageStore {
             root,
             content,
             layers,
             state: RwLock::new(state),
-        })
+        };
+        store.remove_unreferenced()?;
+        Ok(store)
+    }
+
+    /// Removes blobs and layers no image record names: what a load or pull that failed half-way
+    /// stored before it gave up. Only safe while nothing is adding images, as at start-up.
+    fn remove_unreferenced(&self) -> Result<(), ImageError> {
+        let state = self.state.read().unwrap();
+        let mut blobs = HashSet::new();
+        let mut layers = HashSet::new();
+        for rec in state.images.values() {
+            blobs.insert(rec.id.clone());
+            blobs.extend(rec.manifests.iter().cloned());
+            for l in &rec.layers {
+                layers.insert(l.chain_id.clone());
+                blobs.extend(l.blob.as_ref().map(|b| b.digest.clone()));
+            }
+        }
+        for d in self
+            .content
+            .list()?
+            .into_iter()
+            .filter(|d| !blobs.contains(d))
+        {
+            tracing::info!(blob = %d, "removing unreferenced blob");
+            self.content.remove(&d)?;
+        }
+        for c in self
+            .layers
+            .list()?
+            .into_iter()
+            .filter(|c| !layers.contains(c))
+        {
+            tracing::info!(layer = %c, "removing unreferenced layer");
+            self.layers.remove(&c)?;
+        }
+        Ok(())
     }
 
     fn save_refs(&self, state: &State) -> Result<(), ImageError> {
@@ -421,6 +458,18 @@ mod tests {
         );
         assert!(matches!(store.resolve("a"), Err(ImageError::NotFound(n)) if n == "a:latest"));
         assert!(!store.content.contains(&id));
+    }
+
+    #[test]
+    fn open_collects_what_no_record_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id) =
+            store_with_image(dir.path(), br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#);
+        let orphan = store.content.put(b"left by a failed load", None).unwrap();
+        drop(store);
+        let store = ImageStore::open(dir.path()).unwrap();
+        assert!(!store.content.contains(&orphan));
+        assert!(store.content.contains(&id), "referenced config kept");
     }
 
     #[test]
