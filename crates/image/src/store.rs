@@ -127,16 +127,7 @@ impl ImageStore {
     /// stored before it gave up. Only safe while nothing is adding images, as at start-up.
     fn remove_unreferenced(&self) -> Result<(), ImageError> {
         let state = self.state.read().unwrap();
-        let mut blobs = HashSet::new();
-        let mut layers = HashSet::new();
-        for rec in state.images.values() {
-            blobs.insert(rec.id.clone());
-            blobs.extend(rec.manifests.iter().cloned());
-            for l in &rec.layers {
-                layers.insert(l.chain_id.clone());
-                blobs.extend(l.blob.as_ref().map(|b| b.digest.clone()));
-            }
-        }
+        let (blobs, layers) = referenced(&state);
         for d in self
             .content
             .list()?
@@ -335,18 +326,7 @@ impl ImageStore {
         state: &State,
         gone: &ImageRecord,
     ) -> Result<Vec<Digest>, ImageError> {
-        let mut used_layers = HashSet::new();
-        let mut used_blobs = HashSet::new();
-        for rec in state.images.values() {
-            used_blobs.insert(rec.id.clone());
-            used_blobs.extend(rec.manifests.iter().cloned());
-            for l in &rec.layers {
-                used_layers.insert(l.chain_id.clone());
-                if let Some(b) = &l.blob {
-                    used_blobs.insert(b.digest.clone());
-                }
-            }
-        }
+        let (used_blobs, used_layers) = referenced(state);
         let mut removed = Vec::new();
         for l in gone.layers.iter().rev() {
             if !used_layers.contains(&l.chain_id) && self.layers.exists(&l.chain_id) {
@@ -385,6 +365,21 @@ impl ImageStore {
     pub fn is_complete(&self, rec: &ImageRecord) -> bool {
         self.content.contains(&rec.id) && rec.layers.iter().all(|l| self.layers.exists(&l.chain_id))
     }
+}
+
+/// The blobs (configs, manifests, layer blobs) and layer chain IDs that some image record names.
+fn referenced(state: &State) -> (HashSet<Digest>, HashSet<Digest>) {
+    let mut blobs = HashSet::new();
+    let mut layers = HashSet::new();
+    for rec in state.images.values() {
+        blobs.insert(rec.id.clone());
+        blobs.extend(rec.manifests.iter().cloned());
+        for l in &rec.layers {
+            layers.insert(l.chain_id.clone());
+            blobs.extend(l.blob.as_ref().map(|b| b.digest.clone()));
+        }
+    }
+    (blobs, layers)
 }
 
 fn refs_of(state: &State, id: &Digest) -> (Vec<ImageRef>, Vec<ImageRef>) {
