@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing berth needs on a Debian machine: the registry and
-# busybox-static for the test images, iptables, and the docker CLI's runtime needs.
+# busybox-static for the test images, iptables, libseccomp for the builtin runtime, runc as the
+# second OCI runtime, tmux for terminal tests.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
-PKGS="docker-registry busybox-static iptables ca-certificates"
+PKGS="docker-registry busybox-static iptables ca-certificates libseccomp-dev pkg-config runc tmux"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -1,0 +1,1 @@
+//! The container's process as Docker derives it: Entrypoint/Cmd merging, environment, user.

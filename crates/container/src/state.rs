@@ -1,0 +1,1 @@
+//! A container's state and its transitions, and the status texts Docker shows for them.
