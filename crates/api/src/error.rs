@@ -3,6 +3,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_container::record::LookupError;
+use berth_container::ContainerError;
 use berth_image::{ImageError, ReferenceError};
 use berth_registry::RegistryError;
 
@@ -39,6 +41,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status == StatusCode::NOT_MODIFIED {
+            // A 304 carries no body.
+            return self.status.into_response();
+        }
         if self.status.is_server_error() {
             tracing::warn!(status = %self.status, message = %self.message, "request failed");
         }
@@ -76,6 +82,24 @@ impl From<RegistryError> for ApiError {
             RegistryError::Image(ImageError::NotFound(_)) => StatusCode::NOT_FOUND,
             RegistryError::Manifest(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<ContainerError> for ApiError {
+    fn from(e: ContainerError) -> Self {
+        let status = match &e {
+            ContainerError::Lookup(LookupError::NotFound(_)) | ContainerError::NoSuchImage(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ContainerError::Lookup(LookupError::Ambiguous(_)) => StatusCode::BAD_REQUEST,
+            ContainerError::Conflict(_) => StatusCode::CONFLICT,
+            ContainerError::NotModified => StatusCode::NOT_MODIFIED,
+            ContainerError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ContainerError::Start(_) | ContainerError::Io { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         ApiError::new(status, e.to_string())
     }

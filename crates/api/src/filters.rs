@@ -65,6 +65,14 @@ impl Filters {
         }
     }
 
+    /// Whether `labels` carry any `label!=key` / `label!=key=value` that prune filters exclude.
+    pub fn labels_excluded(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.get("label!").iter().any(|l| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+            None => labels.contains_key(l.as_str()),
+        })
+    }
+
     /// Whether `labels` satisfy every `label=key` / `label=key=value` filter.
     pub fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
         self.get("label")
@@ -74,6 +82,27 @@ impl Filters {
                 None => labels.contains_key(want.as_str()),
             })
     }
+}
+
+/// `until` takes a Unix timestamp, an RFC 3339 time, or a Go duration like `24h` before now.
+pub fn parse_until(u: &str) -> Result<i64, ApiError> {
+    if let Ok(ts) = u.parse::<f64>() {
+        return Ok(ts as i64);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(u) {
+        return Ok(t.timestamp());
+    }
+    let (num, unit) = u.split_at(u.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(u.len()));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid filter 'until={u}'")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(ApiError::bad_request(format!("invalid filter 'until={u}'"))),
+    };
+    Ok(chrono::Utc::now().timestamp() - secs as i64)
 }
 
 /// Go's `path.Match` for reference filters: `*` and `?` do not cross `/`; `[…]` classes.

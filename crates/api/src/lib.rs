@@ -42,6 +42,7 @@ pub struct HostInfo {
 /// What the handlers share.
 pub struct ApiState {
     pub images: Arc<ImageStore>,
+    pub containers: Arc<berth_container::ContainerService>,
     pub registry: Arc<RegistryClient>,
     pub host: HostInfo,
     /// Pulls and loads hold it shared while they add layers; deletes and prunes hold it

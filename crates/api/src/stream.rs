@@ -23,6 +23,15 @@ pub fn json_lines(rx: mpsc::Receiver<JsonMessage>) -> Response {
         .expect("static response parts")
 }
 
+/// A response that streams the chunks sent on `rx` as they come (logs, wait, events).
+pub fn bytes(rx: mpsc::Receiver<Bytes>, content_type: &'static str) -> Response {
+    let body = ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from_stream(body))
+        .expect("static response parts")
+}
+
 /// The few lines of `tokio-stream`'s `ReceiverStream` we need, to avoid a crate for one adapter.
 mod tokio_stream_shim {
     use std::pin::Pin;

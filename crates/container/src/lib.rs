@@ -1,5 +1,20 @@
-//! Containers: records and their state machine, names, json-file logs, restart policies.
+//! Containers: records and their state machine, names, the lifecycle (start, stop, kill,
+//! pause, restart policies, exits), attach, and events.
 
+pub mod attach;
+pub mod config;
+pub mod error;
+pub mod events;
+mod lifecycle;
 pub mod names;
 pub mod process;
+pub mod record;
+pub mod rootfs;
+pub mod service;
+pub mod signal;
 pub mod state;
+
+pub use config::{Config, CreateBody, HostConfig};
+pub use error::ContainerError;
+pub use record::{Container, Paths};
+pub use service::{ContainerService, Runtimes};

@@ -14,6 +14,22 @@ use clap::Parser;
 use config::Config;
 
 fn main() -> Result<()> {
+    // A shim is this same executable; it must stay single-threaded, so it branches off before
+    // any runtime or thread exists.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "shim") {
+        let code = match (args.get(2), args.get(3)) {
+            (Some(flag), Some(cfg)) if flag == "--delete" => {
+                berth_runtime::shim::delete(cfg.as_ref())
+            }
+            (Some(cfg), None) => berth_runtime::shim::run(cfg.as_ref()),
+            _ => {
+                eprintln!("usage: berthd shim [--delete] <config>");
+                2
+            }
+        };
+        std::process::exit(code);
+    }
     let cfg = Config::parse();
     init_logging(&cfg.log_level, cfg.debug)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -29,7 +45,7 @@ fn init_logging(level: &str, debug: bool) -> Result<()> {
         (_, l @ ("trace" | "debug" | "info" | "warn" | "error")) => l,
         (_, other) => bail!("invalid log level {other:?}: use debug, info, warn, error or fatal"),
     };
-    tracing_subscriber::fmt().with_env_filter(format!("berth={level},berthd={level},berth_api={level},berth_image={level},berth_registry={level}")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt().with_env_filter(format!("berth={level},berthd={level},berth_api={level},berth_image={level},berth_registry={level},berth_container={level},berth_runtime={level}")).with_writer(std::io::stderr).init();
     Ok(())
 }
 
@@ -49,8 +65,21 @@ async fn run(cfg: Config) -> Result<()> {
         berth_registry::InsecureRegistries::new(&cfg.insecure_registries),
     )?);
     let host = host::gather(&cfg);
+    let runtimes = cfg.runtimes()?;
+    let containers = berth_container::ContainerService::open(
+        berth_container::Paths {
+            data: cfg.data_root.join("containers"),
+            run: cfg.exec_root.join("containers"),
+        },
+        images.clone(),
+        runtimes,
+        std::env::current_exe().context("finding berthd's own executable")?,
+    )
+    .context("opening the container store")?;
+    containers.recover().await;
     let state = Arc::new(berth_api::ApiState {
         images,
+        containers,
         registry,
         host,
         gc: Arc::new(tokio::sync::RwLock::new(())),
@@ -67,7 +96,23 @@ async fn run(cfg: Config) -> Result<()> {
     std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o660))?;
     tracing::info!(socket = %socket_path.display(), data_root = %cfg.data_root.display(), "API listening");
 
-    berth_api::serve(listener, state, shutdown_signal()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let graceful = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    let server = berth_api::serve(listener, state, graceful);
+    // Streams that never end by themselves (logs -f, events, wait) must not keep berthd up:
+    // in-flight requests get a moment to finish after the signal, then berthd exits anyway.
+    let deadline = async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        _ = deadline => tracing::info!("requests still open at shutdown were cut"),
+    }
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("berthd stopped");
     Ok(())

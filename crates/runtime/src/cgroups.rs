@@ -46,9 +46,50 @@ pub fn detect() -> Option<CgroupVersion> {
     detect_at(Path::new("/sys/fs/cgroup"))
 }
 
+/// How many times the kernel's OOM killer struck in the container's cgroup (`cgroups_path` as in
+/// the OCI spec, relative to each hierarchy). Read before the runtime removes the cgroup.
+pub fn oom_kill_count(cgroups_path: &str) -> u64 {
+    let rel = cgroups_path.trim_start_matches('/');
+    let (file, key) = match detect() {
+        Some(CgroupVersion::V2) => (
+            Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
+            "oom_kill",
+        ),
+        _ => (
+            Path::new("/sys/fs/cgroup/memory")
+                .join(rel)
+                .join("memory.oom_control"),
+            "oom_kill",
+        ),
+    };
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| counter(&t, key))
+        .unwrap_or(0)
+}
+
+/// The value of `key` in a cgroup "key value" file.
+fn counter(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_from_cgroup_files() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        assert_eq!(counter(v1, "oom_kill"), Some(2));
+        assert_eq!(
+            counter("low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\n", "oom_kill"),
+            Some(1)
+        );
+        assert_eq!(counter("oom 1\n", "oom_kill"), None);
+    }
 
     #[test]
     fn a_plain_directory_is_not_cgroup2() {

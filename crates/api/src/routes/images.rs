@@ -338,7 +338,7 @@ pub async fn prune(
     filters.only(&["dangling", "label", "label!", "until"])?;
     let dangling_only = filters.bool("dangling")?.unwrap_or(true);
     let until = match filters.get("until").first() {
-        Some(u) => Some(parse_until(u)?),
+        Some(u) => Some(crate::filters::parse_until(u)?),
         None => None,
     };
     let _gc = s.gc.write().await;
@@ -356,14 +356,7 @@ pub async fn prune(
         if !filters.labels_match(&labels) {
             continue;
         }
-        if filters
-            .get("label!")
-            .iter()
-            .any(|l| match l.split_once('=') {
-                Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-                None => labels.contains_key(l.as_str()),
-            })
-        {
+        if filters.labels_excluded(&labels) {
             continue;
         }
         if until.is_some_and(|u| rec.stored_at.timestamp() >= u) {
@@ -377,27 +370,6 @@ pub async fn prune(
     Ok(Json(
         json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed}),
     ))
-}
-
-/// `until` takes a Unix timestamp, an RFC 3339 time, or a Go duration like `24h` before now.
-fn parse_until(u: &str) -> ApiResult<i64> {
-    if let Ok(ts) = u.parse::<f64>() {
-        return Ok(ts as i64);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(u) {
-        return Ok(t.timestamp());
-    }
-    let (num, unit) = u.split_at(u.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(u.len()));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("invalid filter 'until={u}'")))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(ApiError::bad_request(format!("invalid filter 'until={u}'"))),
-    };
-    Ok(chrono::Utc::now().timestamp() - secs as i64)
 }
 
 pub async fn search() -> ApiError {

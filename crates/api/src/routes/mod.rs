@@ -1,12 +1,14 @@
 //! Route table: which handler answers which method and path (paths without the version prefix).
 
 mod archive;
+mod container_io;
+mod containers;
 mod images;
 mod pull;
 mod push;
 mod system;
 
-use axum::routing::{get, head, post};
+use axum::routing::{delete, get, head, post};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -30,6 +32,22 @@ pub fn router(state: SharedState) -> Router {
                 .post(images::post_named)
                 .delete(images::delete),
         )
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/wait", post(container_io::wait))
+        .route("/containers/{id}/attach", post(container_io::attach))
+        .route("/containers/{id}/logs", get(container_io::logs))
+        .route("/containers/{id}", delete(containers::delete))
         .route("/plugins/{*rest}", get(system::plugin_missing))
         .route("/swarm", get(system::not_swarm))
         .route("/nodes", get(system::not_swarm))

@@ -1,0 +1,433 @@
+//! Container endpoints: create, list, inspect, the lifecycle verbs, rename, delete, prune.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_container::state::{format_timestamp, status_text, ContainerStatus};
+use berth_container::{Container, ContainerError, CreateBody};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::filters::Filters;
+use crate::SharedState;
+
+#[derive(Deserialize)]
+pub struct CreateQuery {
+    name: Option<String>,
+}
+
+pub async fn create(
+    State(st): State<SharedState>,
+    Query(q): Query<CreateQuery>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: CreateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let (id, warnings) = st.containers.create(q.name.as_deref(), body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "Id": id, "Warnings": warnings })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    all: Option<String>,
+    limit: Option<i64>,
+    #[serde(default)]
+    size: Option<String>,
+    filters: Option<String>,
+}
+
+fn truthy(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1" | "true" | "True"))
+}
+
+pub async fn list(
+    State(st): State<SharedState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let filters = Filters::parse(q.filters.as_deref())?;
+    filters.only(&[
+        "ancestor",
+        "before",
+        "expose",
+        "exited",
+        "health",
+        "id",
+        "isolation",
+        "is-task",
+        "label",
+        "name",
+        "network",
+        "publish",
+        "since",
+        "status",
+        "volume",
+    ])?;
+    for s in filters.get("status") {
+        if s.parse::<ContainerStatus>().is_err() {
+            return Err(ApiError::bad_request(format!(
+                "invalid filter 'status={s}'"
+            )));
+        }
+    }
+    let mut all = st.containers.list();
+    // Newest first, as Docker lists them.
+    all.sort_by(|a, b| b.created.cmp(&a.created));
+    let bound = |key: &str| -> ApiResult<Option<chrono::DateTime<Utc>>> {
+        match filters.get(key).first() {
+            None => Ok(None),
+            Some(k) => Ok(Some(st.containers.get(k)?.created)),
+        }
+    };
+    let before = bound("before")?;
+    let since = bound("since")?;
+    let show_all = truthy(&q.all)
+        || q.limit.is_some_and(|l| l > 0)
+        || !filters.get("status").is_empty()
+        || before.is_some()
+        || since.is_some()
+        || filters.contains("exited");
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for c in &all {
+        let status = c.state.computed_status();
+        if !show_all && !c.state.running {
+            continue;
+        }
+        if !matches_filters(&st, c, status, &filters, before, since) {
+            continue;
+        }
+        out.push(summary(&st, c, now, truthy(&q.size)));
+        if q.limit.is_some_and(|l| l > 0 && out.len() as i64 >= l) {
+            break;
+        }
+    }
+    Ok(Json(out))
+}
+
+fn matches_filters(
+    st: &SharedState,
+    c: &Container,
+    status: ContainerStatus,
+    f: &Filters,
+    before: Option<chrono::DateTime<Utc>>,
+    since: Option<chrono::DateTime<Utc>>,
+) -> bool {
+    let any = |key: &str, test: &dyn Fn(&str) -> bool| {
+        let want = f.get(key);
+        want.is_empty() || want.iter().any(|w| test(w))
+    };
+    any("status", &|s| s == status.as_str())
+        && any("id", &|p| c.id.starts_with(p))
+        && any("name", &|n| {
+            c.bare_name().contains(n.trim_start_matches('/'))
+        })
+        && any("exited", &|e| {
+            status == ContainerStatus::Exited
+                && e.parse::<i32>().is_ok_and(|code| code == c.state.exit_code)
+        })
+        && any("ancestor", &|a| {
+            c.config.image == a
+                || c.image == a
+                || c.image.trim_start_matches("sha256:").starts_with(a)
+                || st.images.resolve(a).is_ok_and(|d| d.to_string() == c.image)
+        })
+        && f.labels_match(&c.config.labels)
+        && before.is_none_or(|b| c.created < b)
+        && since.is_none_or(|s| c.created > s)
+}
+
+fn command_line(c: &Container) -> String {
+    std::iter::once(c.path.as_str())
+        .chain(c.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn summary(st: &SharedState, c: &Container, now: chrono::DateTime<Utc>, size: bool) -> Value {
+    let mut v = json!({
+        "Id": c.id,
+        "Names": [c.name],
+        "Image": c.config.image,
+        "ImageID": c.image,
+        "Command": command_line(c),
+        "Created": c.created.timestamp(),
+        "Ports": [],
+        "Labels": c.config.labels,
+        "State": c.state.computed_status().as_str(),
+        "Status": status_text(&c.state, now),
+        "HostConfig": { "NetworkMode": c.host_config.network_mode },
+        "NetworkSettings": { "Networks": {} },
+        "Mounts": [],
+    });
+    if size {
+        let rw = berth_image::dir_size(&st.containers.paths().dir(&c.id).join("upper"));
+        v["SizeRw"] = json!(rw);
+        let image = berth_image::Digest::parse(&c.image)
+            .ok()
+            .and_then(|d| st.images.get(&d));
+        let base = image.map(|r| st.images.size(&r)).unwrap_or(0);
+        v["SizeRootFs"] = json!(rw + base);
+    }
+    v
+}
+
+#[derive(Deserialize)]
+pub struct InspectQuery {
+    size: Option<String>,
+}
+
+pub async fn inspect(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<InspectQuery>,
+) -> ApiResult<Json<Value>> {
+    let c = st.containers.get(&id)?;
+    Ok(Json(inspect_body(&st, &c, truthy(&q.size))))
+}
+
+/// Docker's `GET /containers/{id}/json` body.
+pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
+    let paths = st.containers.paths();
+    let dir = paths.dir(&c.id);
+    let lower: Vec<String> = berth_image::Digest::parse(&c.image)
+        .ok()
+        .and_then(|d| st.images.get(&d))
+        .map(|r| {
+            r.layers
+                .iter()
+                .rev()
+                .map(|l| st.images.layers.diff_dir(&l.chain_id).display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let started = c.has_been_started;
+    let mut state = serde_json::to_value(&c.state).unwrap_or(Value::Null);
+    state["Status"] = json!(c.state.computed_status().as_str());
+    let mut v = json!({
+        "Id": c.id,
+        "Created": format_timestamp(c.created),
+        "Path": c.path,
+        "Args": c.args,
+        "State": state,
+        "Image": c.image,
+        "ResolvConfPath": if started { paths.resolv_conf_path(&c.id).display().to_string() } else { String::new() },
+        "HostnamePath": if started { paths.hostname_path(&c.id).display().to_string() } else { String::new() },
+        "HostsPath": if started { paths.hosts_path(&c.id).display().to_string() } else { String::new() },
+        "LogPath": paths.log_path(&c.id).display().to_string(),
+        "Name": c.name,
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": c.host_config,
+        "GraphDriver": {
+            "Data": {
+                "LowerDir": lower.join(":"),
+                "MergedDir": dir.join("rootfs").display().to_string(),
+                "UpperDir": dir.join("upper").display().to_string(),
+                "WorkDir": dir.join("work").display().to_string(),
+            },
+            "Name": "overlay2",
+        },
+        "Mounts": [],
+        "Config": c.config,
+        "NetworkSettings": network_settings(c),
+    });
+    if size {
+        let rw = berth_image::dir_size(&dir.join("upper"));
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(rw);
+    }
+    v
+}
+
+/// Until bridge networking exists a container has loopback only (or the host's network):
+/// the shape is Docker's, the addresses are empty.
+fn network_settings(c: &Container) -> Value {
+    json!({
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": {},
+        "_NetworkMode": c.host_config.network_mode,
+    })
+    .as_object()
+    .map(|m| {
+        let mut m = m.clone();
+        m.remove("_NetworkMode");
+        Value::Object(m)
+    })
+    .unwrap_or(Value::Null)
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub async fn start(State(st): State<SharedState>, Path(id): Path<String>) -> ApiResult<Response> {
+    st.containers.start(&id).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+pub struct StopQuery {
+    t: Option<i64>,
+    signal: Option<String>,
+}
+
+pub async fn stop(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> ApiResult<Response> {
+    st.containers.stop(&id, q.t, q.signal.as_deref()).await?;
+    Ok(no_content())
+}
+
+pub async fn restart(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> ApiResult<Response> {
+    st.containers.restart(&id, q.t, q.signal.as_deref()).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+pub struct KillQuery {
+    signal: Option<String>,
+}
+
+pub async fn kill(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<KillQuery>,
+) -> ApiResult<Response> {
+    st.containers
+        .kill(&id, q.signal.as_deref().filter(|s| !s.is_empty()))
+        .await?;
+    Ok(no_content())
+}
+
+pub async fn pause(State(st): State<SharedState>, Path(id): Path<String>) -> ApiResult<Response> {
+    st.containers.set_paused(&id, true).await?;
+    Ok(no_content())
+}
+
+pub async fn unpause(State(st): State<SharedState>, Path(id): Path<String>) -> ApiResult<Response> {
+    st.containers.set_paused(&id, false).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+pub struct RenameQuery {
+    name: Option<String>,
+}
+
+pub async fn rename(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<RenameQuery>,
+) -> ApiResult<Response> {
+    let name = q
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Neither old nor new names may be empty"))?;
+    st.containers.rename(&id, &name)?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+pub struct ResizeQuery {
+    h: Option<u16>,
+    w: Option<u16>,
+}
+
+pub async fn resize(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeQuery>,
+) -> ApiResult<Response> {
+    st.containers
+        .resize(&id, q.h.unwrap_or(0), q.w.unwrap_or(0))
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    force: Option<String>,
+    v: Option<String>,
+    link: Option<String>,
+}
+
+pub async fn delete(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<Response> {
+    if truthy(&q.link) {
+        return Err(ApiError::not_implemented("removing links"));
+    }
+    let _ = q.v;
+    st.containers.remove(&id, truthy(&q.force)).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+pub struct PruneQuery {
+    filters: Option<String>,
+}
+
+pub async fn prune(
+    State(st): State<SharedState>,
+    Query(q): Query<PruneQuery>,
+) -> ApiResult<Json<Value>> {
+    let filters = Filters::parse(q.filters.as_deref())?;
+    filters.only(&["label", "label!", "until"])?;
+    let until = match filters.get("until").first() {
+        Some(u) => Some(crate::filters::parse_until(u)?),
+        None => None,
+    };
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
+    for c in st.containers.list() {
+        if c.state.running || c.state.computed_status() == ContainerStatus::Removing {
+            continue;
+        }
+        if !filters.labels_match(&c.config.labels)
+            || until.is_some_and(|u| c.created.timestamp() >= u)
+        {
+            continue;
+        }
+        if filters.labels_excluded(&c.config.labels) {
+            continue;
+        }
+        let size = berth_image::dir_size(&st.containers.paths().dir(&c.id).join("upper"));
+        match st.containers.remove(&c.id, false).await {
+            Ok(()) => {
+                deleted.push(c.id.clone());
+                reclaimed += size;
+            }
+            Err(ContainerError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Json(
+        json!({ "ContainersDeleted": deleted, "SpaceReclaimed": reclaimed }),
+    ))
+}

@@ -1,0 +1,66 @@
+//! Events as `/events` reports them: the current shape (Type, Action, Actor) plus the old
+//! `status`/`id`/`from` fields that older clients still read.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::record::Container;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Attributes")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Action")]
+    pub action: String,
+    #[serde(rename = "Actor")]
+    pub actor: Actor,
+    pub scope: String,
+    pub time: i64,
+    #[serde(rename = "timeNano")]
+    pub time_nano: i64,
+}
+
+impl Event {
+    /// A container event; attributes carry the image, the name, the labels and `extra`
+    /// (exitCode on die, signal on kill, oldName on rename).
+    pub fn container(c: &Container, action: &str, extra: &[(&str, String)]) -> Self {
+        let mut attributes: BTreeMap<String, String> = c.config.labels.clone();
+        attributes.insert("image".into(), c.config.image.clone());
+        attributes.insert("name".into(), c.bare_name().to_string());
+        for (k, v) in extra {
+            attributes.insert((*k).to_string(), v.clone());
+        }
+        let now = Utc::now();
+        let nanos = now.timestamp_nanos_opt().unwrap_or(0);
+        Event {
+            status: Some(action.to_string()),
+            id: Some(c.id.clone()),
+            from: Some(c.config.image.clone()),
+            kind: "container".into(),
+            action: action.to_string(),
+            actor: Actor {
+                id: c.id.clone(),
+                attributes,
+            },
+            scope: "local".into(),
+            time: now.timestamp(),
+            time_nano: nanos,
+        }
+    }
+}

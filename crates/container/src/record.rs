@@ -1,0 +1,246 @@
+//! Container records on disk (`containers/<id>/config.v2.json`) and their lookup by ID, name or
+//! unique ID prefix, as Docker resolves them.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, HostConfig};
+use crate::state::ContainerState;
+
+/// Everything berthd keeps about a container between runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    /// With Docker's leading slash: "/sleepy_turing".
+    pub name: String,
+    pub created: DateTime<Utc>,
+    /// The first process: program and arguments, after Entrypoint/Cmd merging.
+    pub path: String,
+    pub args: Vec<String>,
+    /// The image ID (`sha256:…`); `config.image` keeps the name the user gave.
+    pub image: String,
+    pub config: Config,
+    pub host_config: HostConfig,
+    pub state: ContainerState,
+    pub restart_count: u64,
+    /// The user stopped it (stop, kill, or a restart in progress): no restart policy applies,
+    /// and `unless-stopped` stays down across a daemon restart.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    #[serde(default)]
+    pub has_been_started: bool,
+    /// The runtime name the container was created with.
+    pub runtime: String,
+}
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    pub fn bare_name(&self) -> &str {
+        self.name.trim_start_matches('/')
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("multiple IDs found with provided prefix: {0}")]
+    Ambiguous(String),
+}
+
+/// Where each container's files live.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// `<data-root>/containers`
+    pub data: PathBuf,
+    /// `<exec-root>/containers`: the shim's state dir and the OCI bundle.
+    pub run: PathBuf,
+}
+
+impl Paths {
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.data.join(id)
+    }
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.run.join(id)
+    }
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}-json.log"))
+    }
+    pub fn rootfs(&self, id: &str) -> PathBuf {
+        self.dir(id).join("rootfs")
+    }
+    pub fn hostname_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("hostname")
+    }
+    pub fn hosts_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("hosts")
+    }
+    pub fn resolv_conf_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("resolv.conf")
+    }
+}
+
+const RECORD: &str = "config.v2.json";
+
+/// The records of every container, in memory and on disk.
+#[derive(Default)]
+pub struct Records {
+    by_id: BTreeMap<String, Container>,
+}
+
+impl Records {
+    /// Reads every record under `data`; a directory without a readable record is the leftover of
+    /// a create cut short and is removed.
+    pub fn load(data: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(data)?;
+        let mut by_id = BTreeMap::new();
+        for e in std::fs::read_dir(data)?.flatten() {
+            let rec = std::fs::read(e.path().join(RECORD))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Container>(&b).ok());
+            match rec {
+                Some(c) => {
+                    by_id.insert(c.id.clone(), c);
+                }
+                None => {
+                    tracing::warn!(dir = %e.path().display(), "removing container directory without a record");
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(Records { by_id })
+    }
+
+    /// Writes a record (temp file, fsync, rename) and keeps it.
+    pub fn save(&mut self, paths: &Paths, c: &Container) -> io::Result<()> {
+        let dir = paths.dir(&c.id);
+        std::fs::create_dir_all(&dir)?;
+        let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
+        berth_image::atomic_write(&dir.join(RECORD), &bytes)?;
+        self.by_id.insert(c.id.clone(), c.clone());
+        Ok(())
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<Container> {
+        self.by_id.remove(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Container> {
+        self.by_id.get(id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Container> {
+        self.by_id.values()
+    }
+
+    /// Docker's order: full ID, then exact name, then a unique ID prefix.
+    pub fn find(&self, key: &str) -> Result<&Container, LookupError> {
+        if let Some(c) = self.by_id.get(key) {
+            return Ok(c);
+        }
+        let name = format!("/{}", key.trim_start_matches('/'));
+        if let Some(c) = self.by_id.values().find(|c| c.name == name) {
+            return Ok(c);
+        }
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(LookupError::NotFound(key.to_string()));
+        }
+        let mut hits = self
+            .by_id
+            .range(key.to_string()..)
+            .take_while(|(id, _)| id.starts_with(key));
+        match (hits.next(), hits.next()) {
+            (Some((_, c)), None) => Ok(c),
+            (Some(_), Some(_)) => Err(LookupError::Ambiguous(key.to_string())),
+            (None, _) => Err(LookupError::NotFound(key.to_string())),
+        }
+    }
+
+    /// The container holding `name` ("/x"), if any.
+    pub fn by_name(&self, name: &str) -> Option<&Container> {
+        self.by_id.values().find(|c| c.name == name)
+    }
+}
+
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (one leading slash allowed).
+pub fn valid_name(name: &str) -> bool {
+    let n = name.strip_prefix('/').unwrap_or(name);
+    let mut b = n.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphanumeric())
+        && n.len() >= 2
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// A new container ID: 32 random bytes in hex, never all digits (Docker avoids IDs that a
+/// short form would read as a number).
+pub fn new_id() -> String {
+    loop {
+        let bytes: [u8; 32] = rand::random();
+        let id = hex::encode(bytes);
+        if !id[..12].bytes().all(|b| b.is_ascii_digit()) {
+            return id;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, name: &str) -> Container {
+        Container {
+            id: id.into(),
+            name: name.into(),
+            created: Utc::now(),
+            path: "true".into(),
+            args: vec![],
+            image: "sha256:00".into(),
+            config: Config::default(),
+            host_config: HostConfig::default(),
+            state: ContainerState::new_created(),
+            restart_count: 0,
+            manually_stopped: false,
+            has_been_started: false,
+            runtime: "builtin".into(),
+        }
+    }
+
+    #[test]
+    fn lookup_by_id_name_and_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            data: dir.path().join("c"),
+            run: dir.path().join("r"),
+        };
+        let mut r = Records::load(&paths.data).unwrap();
+        r.save(&paths, &record("abc123", "/first")).unwrap();
+        r.save(&paths, &record("abd456", "/abc")).unwrap();
+        assert_eq!(r.find("abc123").unwrap().name, "/first");
+        // A name wins over a prefix.
+        assert_eq!(r.find("abc").unwrap().id, "abd456");
+        assert_eq!(r.find("/first").unwrap().id, "abc123");
+        assert!(matches!(r.find("ab"), Err(LookupError::Ambiguous(_))));
+        assert_eq!(r.find("abd").unwrap().id, "abd456");
+        assert!(matches!(r.find("zzz"), Err(LookupError::NotFound(_))));
+        std::fs::create_dir_all(paths.data.join("half-made")).unwrap();
+        let again = Records::load(&paths.data).unwrap();
+        assert_eq!(again.all().count(), 2);
+        assert!(!paths.data.join("half-made").exists());
+    }
+
+    #[test]
+    fn names_and_ids() {
+        assert!(valid_name("web-1.a_b") && valid_name("/ab"));
+        assert!(!valid_name("a") && !valid_name("-x") && !valid_name("a b") && !valid_name(""));
+        let id = new_id();
+        assert_eq!(id.len(), 64);
+    }
+}

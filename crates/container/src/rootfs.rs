@@ -1,0 +1,207 @@
+//! A container's root filesystem: an overlay of the image's layers under the container's own
+//! read-write layer, kept across stop and start, gone with the container. And the files Docker
+//! writes for it: hostname, hosts, resolv.conf.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+/// The container's read-write layer and the overlay's scratch dir, beside the mount point.
+pub fn prepare_dirs(dir: &Path) -> io::Result<()> {
+    for d in ["upper", "work", "rootfs"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    Ok(())
+}
+
+/// The overlay options for `lower` (topmost layer first).
+pub fn overlay_options(lower: &[PathBuf], dir: &Path) -> String {
+    let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    )
+}
+
+/// Mounts the overlay at `dir/rootfs` unless it is already there (a daemon restart while the
+/// container runs leaves it mounted).
+pub fn mount_rootfs(lower: &[PathBuf], dir: &Path) -> io::Result<PathBuf> {
+    let target = dir.join("rootfs");
+    if is_mountpoint(&target) {
+        return Ok(target);
+    }
+    let mut lower = lower.to_vec();
+    if lower.is_empty() {
+        // An image without layers (`FROM scratch` with nothing added) still needs a lower dir.
+        let empty = dir.join("empty");
+        std::fs::create_dir_all(&empty)?;
+        lower.push(empty);
+    }
+    let opts = overlay_options(&lower, dir);
+    mount(
+        Some("overlay"),
+        &target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .map_err(|e| io::Error::other(format!("mounting the container's root filesystem: {e}")))?;
+    Ok(target)
+}
+
+/// Unmounts the rootfs if mounted; a busy mount is detached lazily rather than left behind.
+pub fn unmount_rootfs(dir: &Path) -> io::Result<()> {
+    let target = dir.join("rootfs");
+    while is_mountpoint(&target) {
+        if let Err(e) = umount2(&target, MntFlags::empty()) {
+            umount2(&target, MntFlags::MNT_DETACH).map_err(|e2| {
+                io::Error::other(format!("unmounting {}: {e}; {e2}", target.display()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` is a mount point, from the mount table (a stat-based check cannot see an
+/// overlay mounted on a directory of the same filesystem reliably).
+pub fn is_mountpoint(path: &Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.display().to_string();
+    table
+        .lines()
+        .any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(want.as_str()))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}
+
+/// `/etc/hostname` as Docker writes it.
+pub fn hostname_file(hostname: &str) -> String {
+    format!("{hostname}\n")
+}
+
+/// `/etc/hosts` as Docker writes it for a container: loopback, IPv6 names, then the
+/// container's own address and `--add-host` entries.
+pub fn hosts_file(own: Option<(&str, &str)>, extra: &[(String, String)]) -> String {
+    let mut s = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for (host, ip) in extra {
+        s.push_str(&format!("{ip}\t{host}\n"));
+    }
+    if let Some((ip, name)) = own {
+        s.push_str(&format!("{ip}\t{name}\n"));
+    }
+    s
+}
+
+/// `/etc/resolv.conf` for the container: the host's, without loopback nameservers (they mean
+/// nothing inside another network namespace), with `--dns`/`--dns-search`/`--dns-option` in
+/// their place when given.
+pub fn resolv_conf(host: &str, dns: &[String], search: &[String], options: &[String]) -> String {
+    let mut out = String::new();
+    let mut servers = Vec::new();
+    let mut host_search = Vec::new();
+    let mut host_options = Vec::new();
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => {
+                if let Some(ip) = words.next() {
+                    if !ip.starts_with("127.") && ip != "::1" {
+                        servers.push(ip.to_string());
+                    }
+                }
+            }
+            Some("search") | Some("domain") => host_search = words.map(str::to_string).collect(),
+            Some("options") => host_options.extend(words.map(str::to_string)),
+            _ => {}
+        }
+    }
+    let servers = if dns.is_empty() {
+        servers
+    } else {
+        dns.to_vec()
+    };
+    let search = if search.is_empty() {
+        host_search
+    } else {
+        search.to_vec()
+    };
+    let options = if options.is_empty() {
+        host_options
+    } else {
+        options.to_vec()
+    };
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for s in &servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_options_list_layers_top_first() {
+        let o = overlay_options(
+            &[PathBuf::from("/l/2"), PathBuf::from("/l/1")],
+            Path::new("/c/x"),
+        );
+        assert_eq!(
+            o,
+            "lowerdir=/l/2:/l/1,upperdir=/c/x/upper,workdir=/c/x/work"
+        );
+    }
+
+    #[test]
+    fn resolv_conf_drops_loopback_and_honours_flags() {
+        let host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, &[], &[], &[]),
+            "search example.org\nnameserver 10.0.0.2\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf(host, &["1.1.1.1".into()], &["a.b".into()], &[]),
+            "search a.b\nnameserver 1.1.1.1\noptions edns0\n"
+        );
+    }
+
+    #[test]
+    fn hosts_and_mountinfo_escapes() {
+        let h = hosts_file(None, &[("db".into(), "10.1.2.3".into())]);
+        assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
+        assert!(h.ends_with("10.1.2.3\tdb\n"));
+        assert_eq!(unescape("/a\\040b"), "/a b");
+        assert!(is_mountpoint(Path::new("/proc")));
+        assert!(!is_mountpoint(Path::new("/proc/self")));
+    }
+}

@@ -1,0 +1,423 @@
+//! The container service: creates, finds, renames and removes containers, and keeps the
+//! signals that `wait` and `stop` listen to. Running them is in `lifecycle`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_image::{Digest, ImageStore};
+use berth_runtime::runtime::RuntimeConfig;
+use chrono::Utc;
+use tokio::sync::{broadcast, watch};
+
+use crate::config::CreateBody;
+use crate::error::ContainerError;
+use crate::events::Event;
+use crate::names;
+use crate::process;
+use crate::record::{new_id, valid_name, Container, Paths, Records};
+use crate::state::{ContainerState, ContainerStatus};
+
+/// The runtimes berthd knows (`--runtime` names), and the default one.
+#[derive(Debug, Clone)]
+pub struct Runtimes {
+    pub default: String,
+    pub known: BTreeMap<String, RuntimeConfig>,
+}
+
+/// What `wait` and `stop` watch: how many times the container exited, how, and whether it is gone.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub exits: u64,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    pub removed: bool,
+}
+
+pub struct ContainerService {
+    pub(crate) paths: Paths,
+    pub(crate) images: Arc<ImageStore>,
+    pub(crate) records: Mutex<Records>,
+    pub(crate) runtimes: Runtimes,
+    /// berthd's own executable: shims are its hidden `shim` subcommand.
+    pub(crate) exe: PathBuf,
+    progress: Mutex<HashMap<String, watch::Sender<Progress>>>,
+    /// One lifecycle operation at a time per container (start, stop, remove, restart).
+    op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) pending_attach: Mutex<HashMap<String, Vec<crate::attach::Pending>>>,
+    pub(crate) restart_backoff: Mutex<HashMap<String, crate::state::Backoff>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl ContainerService {
+    pub fn open(
+        paths: Paths,
+        images: Arc<ImageStore>,
+        runtimes: Runtimes,
+        exe: PathBuf,
+    ) -> Result<Arc<Self>, ContainerError> {
+        std::fs::create_dir_all(&paths.run)
+            .map_err(ContainerError::io("creating the containers run dir"))?;
+        let records =
+            Records::load(&paths.data).map_err(ContainerError::io("reading container records"))?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Arc::new(ContainerService {
+            paths,
+            images,
+            records: Mutex::new(records),
+            runtimes,
+            exe,
+            progress: Mutex::new(HashMap::new()),
+            op_locks: Mutex::new(HashMap::new()),
+            pending_attach: Mutex::new(HashMap::new()),
+            restart_backoff: Mutex::new(HashMap::new()),
+            events,
+        }))
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let _ = self.events.send(Event::container(c, action, extra));
+    }
+
+    /// A copy of the record for `key` (ID, name or unique prefix).
+    pub fn get(&self, key: &str) -> Result<Container, ContainerError> {
+        Ok(self.records.lock().unwrap().find(key)?.clone())
+    }
+
+    pub fn list(&self) -> Vec<Container> {
+        self.records.lock().unwrap().all().cloned().collect()
+    }
+
+    /// Whether any container (in any state) was made from image `id`.
+    pub fn image_in_use(&self, id: &Digest) -> Option<String> {
+        let id = id.to_string();
+        self.records
+            .lock()
+            .unwrap()
+            .all()
+            .find(|c| c.image == id)
+            .map(|c| c.id.clone())
+    }
+
+    /// Changes a record under the lock and saves it; `None` if the container is gone.
+    pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut Container)) -> Option<Container> {
+        let mut recs = self.records.lock().unwrap();
+        let mut c = recs.get(id)?.clone();
+        f(&mut c);
+        if let Err(e) = recs.save(&self.paths, &c) {
+            tracing::error!(id, error = %e, "saving container record");
+        }
+        Some(c)
+    }
+
+    pub(crate) fn op_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.op_locks
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    pub fn progress(&self, id: &str) -> watch::Receiver<Progress> {
+        self.progress
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_insert_with(|| watch::channel(Progress::default()).0)
+            .subscribe()
+    }
+
+    pub(crate) fn signal_progress(&self, id: &str, f: impl FnOnce(&mut Progress)) {
+        let mut map = self.progress.lock().unwrap();
+        let tx = map
+            .entry(id.to_string())
+            .or_insert_with(|| watch::channel(Progress::default()).0);
+        tx.send_modify(f);
+    }
+
+    /// `POST /containers/create`: checks everything that can be checked before a start, merges
+    /// the image's config in as Docker does, and writes the record. Returns ID and warnings.
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        mut body: CreateBody,
+    ) -> Result<(String, Vec<String>), ContainerError> {
+        let image_name = body.config.image.clone();
+        if image_name.is_empty() {
+            return Err(ContainerError::Invalid(
+                "Config cannot be empty in order to create a container".into(),
+            ));
+        }
+        let image_id = self
+            .images
+            .resolve(&image_name)
+            .map_err(|_| ContainerError::NoSuchImage(image_name.clone()))?;
+        let image_cfg = self
+            .images
+            .config(&image_id)
+            .map_err(|_| ContainerError::NoSuchImage(image_name.clone()))?;
+        let hc = &body.host_config;
+        let runtime = if hc.runtime.is_empty() {
+            self.runtimes.default.clone()
+        } else {
+            hc.runtime.clone()
+        };
+        if !self.runtimes.known.contains_key(&runtime) {
+            return Err(ContainerError::Invalid(format!(
+                "unknown or invalid runtime name: {runtime}"
+            )));
+        }
+        hc.restart_policy
+            .validate()
+            .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        if hc.auto_remove && !hc.restart_policy.is_none() {
+            return Err(ContainerError::Invalid(
+                "can't create 'AutoRemove' container with restart policy".into(),
+            ));
+        }
+        validate_host_config(hc)?;
+        let img = image_cfg.config.clone().unwrap_or_default();
+        let strings = |k: &str| -> Option<Vec<String>> {
+            img.get(k)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+        };
+        let merged = process::merge_config_command(
+            strings("Entrypoint").as_deref(),
+            strings("Cmd").as_deref(),
+            body.config.entrypoint.as_deref(),
+            body.config.cmd.as_deref(),
+        )
+        .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let argv = merged.argv();
+        body.config.entrypoint = merged.entrypoint;
+        body.config.cmd = merged.cmd;
+        body.config.env = Some(process::merge_config_env(
+            &strings("Env").unwrap_or_default(),
+            body.config.env.as_deref().unwrap_or_default(),
+        ));
+        if body.config.working_dir.is_empty() {
+            body.config.working_dir = img
+                .get("WorkingDir")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string();
+        }
+        if body.config.user.is_empty() {
+            body.config.user = img
+                .get("User")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string();
+        }
+        if body.config.stop_signal.is_none() {
+            body.config.stop_signal = img
+                .get("StopSignal")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+        }
+        let mut labels: BTreeMap<String, String> = img
+            .get("Labels")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        labels.extend(std::mem::take(&mut body.config.labels));
+        body.config.labels = labels;
+        if body.config.exposed_ports.is_none() {
+            body.config.exposed_ports = img
+                .get("ExposedPorts")
+                .and_then(|v| serde_json::from_value(v.clone()).ok());
+        }
+        if body.host_config.network_mode.is_empty() {
+            body.host_config.network_mode = "bridge".into();
+        }
+        if body.host_config.shm_size == 0 {
+            body.host_config.shm_size = 64 * 1024 * 1024;
+        }
+        body.host_config.runtime = runtime.clone();
+
+        let id = new_id();
+        if body.config.hostname.is_empty() {
+            body.config.hostname = id[..12].to_string();
+        }
+        let mut recs = self.records.lock().unwrap();
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                if !valid_name(n) {
+                    return Err(ContainerError::Invalid(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                let n = format!("/{}", n.trim_start_matches('/'));
+                if let Some(other) = recs.by_name(&n) {
+                    return Err(ContainerError::Conflict(format!(
+                        "Conflict. The container name \"{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+                n
+            }
+            None => loop {
+                let n = format!("/{}", names::random_name(0));
+                if recs.by_name(&n).is_none() {
+                    break n;
+                }
+            },
+        };
+        let dir = self.paths.dir(&id);
+        crate::rootfs::prepare_dirs(&dir)
+            .map_err(ContainerError::io("creating the container's directories"))?;
+        let c = Container {
+            id: id.clone(),
+            name,
+            created: Utc::now(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            image: image_id.to_string(),
+            config: body.config,
+            host_config: body.host_config,
+            state: ContainerState::new_created(),
+            restart_count: 0,
+            manually_stopped: false,
+            has_been_started: false,
+            runtime,
+        };
+        if let Err(e) = recs.save(&self.paths, &c) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(ContainerError::io("saving the container record")(e));
+        }
+        drop(recs);
+        self.emit(&c, "create", &[]);
+        Ok((id, Vec::new()))
+    }
+
+    /// `POST /containers/{id}/rename`.
+    pub fn rename(&self, key: &str, new_name: &str) -> Result<(), ContainerError> {
+        if !valid_name(new_name) {
+            return Err(ContainerError::Invalid(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let new = format!("/{}", new_name.trim_start_matches('/'));
+        let mut recs = self.records.lock().unwrap();
+        let mut c = recs.find(key)?.clone();
+        if c.name == new {
+            return Err(ContainerError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        if let Some(other) = recs.by_name(&new) {
+            return Err(ContainerError::Conflict(format!(
+                "Conflict. The container name \"{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
+        let old = std::mem::replace(&mut c.name, new);
+        recs.save(&self.paths, &c)
+            .map_err(ContainerError::io("saving the container record"))?;
+        drop(recs);
+        self.emit(&c, "rename", &[("oldName", old)]);
+        Ok(())
+    }
+
+    /// `DELETE /containers/{id}`: a running container only with `force`.
+    pub async fn remove(self: &Arc<Self>, key: &str, force: bool) -> Result<(), ContainerError> {
+        let c = self.get(key)?;
+        let lock = self.op_lock(&c.id);
+        let _guard = lock.lock().await;
+        let c = self.get(&c.id)?;
+        let status = c.state.computed_status();
+        if matches!(
+            status,
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+        ) {
+            if !force {
+                let what = if status == ContainerStatus::Paused {
+                    "container is paused and must be unpaused first"
+                } else {
+                    "container is running: stop the container before removing or force remove"
+                };
+                return Err(ContainerError::Conflict(format!(
+                    "cannot remove container \"{}\": {what}",
+                    c.name
+                )));
+            }
+            self.update(&c.id, |c| c.manually_stopped = true);
+            if status == ContainerStatus::Paused {
+                let _ = self
+                    .shim(&c.id)
+                    .call(&berth_runtime::shim::protocol::Request::Resume)
+                    .await;
+            }
+            self.kill_and_wait(&c.id, 9, None).await?;
+        }
+        self.destroy(&c.id);
+        Ok(())
+    }
+
+    /// Removes a stopped container's files and record.
+    pub(crate) fn destroy(&self, id: &str) {
+        let Some(c) = self.update(id, |c| c.state.set_removing()) else {
+            return;
+        };
+        let dir = self.paths.dir(id);
+        if let Err(e) = crate::rootfs::unmount_rootfs(&dir) {
+            tracing::error!(id, error = %e, "unmounting before removal");
+        }
+        let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::error!(id, error = %e, "removing container directory");
+        }
+        self.records.lock().unwrap().remove(id);
+        self.op_locks.lock().unwrap().remove(id);
+        self.restart_backoff.lock().unwrap().remove(id);
+        self.fail_pending_attach(id);
+        self.emit(&c, "destroy", &[]);
+        self.signal_progress(id, |p| p.removed = true);
+        self.progress.lock().unwrap().remove(id);
+    }
+}
+
+fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(), ContainerError> {
+    if hc.memory > 0 && hc.memory < 6 * 1024 * 1024 {
+        return Err(ContainerError::Invalid(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
+    }
+    if hc.memory > 0 && hc.memory_swap > 0 && hc.memory_swap < hc.memory {
+        return Err(ContainerError::Invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        ));
+    }
+    if hc.memory == 0 && hc.memory_swap > 0 {
+        return Err(ContainerError::Invalid(
+            "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+        ));
+    }
+    if hc.nano_cpus != 0 && (hc.cpu_period != 0 || hc.cpu_quota != 0) {
+        return Err(ContainerError::Invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
+        ));
+    }
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as i64;
+    if hc.nano_cpus < 0 || hc.nano_cpus > cpus * 1_000_000_000 {
+        return Err(ContainerError::Invalid(format!(
+            "range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+        )));
+    }
+    match hc.network_mode.as_str() {
+        "" | "default" | "bridge" | "host" | "none" => {}
+        m if m.starts_with("container:") => {}
+        m => return Err(ContainerError::Invalid(format!("network {m} not found"))),
+    }
+    Ok(())
+}

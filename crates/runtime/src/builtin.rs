@@ -1,0 +1,251 @@
+//! The builtin runtime: youki's libcontainer, linked into the shim.
+
+use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+
+use crate::runtime::{ExecProcess, Runtime, RuntimeError, Stdio};
+
+pub struct Builtin {
+    root: PathBuf,
+}
+
+impl Builtin {
+    pub fn new(root: PathBuf) -> Self {
+        Builtin { root }
+    }
+
+    fn load(&self, id: &str) -> Result<Container, RuntimeError> {
+        Container::load(self.root.join(id)).map_err(failed)
+    }
+
+    fn builder(
+        &self,
+        id: &str,
+        stdio: Stdio,
+        pid_file: &Path,
+    ) -> Result<ContainerBuilder, RuntimeError> {
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+            .with_executor(ProgramExecutor)
+            .with_root_path(&self.root)
+            .map_err(failed)?
+            .with_pid_file(Some(pid_file))
+            .map_err(failed)?;
+        match stdio {
+            Stdio::Fds {
+                stdin,
+                stdout,
+                stderr,
+            } => b = b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
+            Stdio::Console { socket } => b = b.with_console_socket(Some(socket)),
+        }
+        Ok(b)
+    }
+}
+
+/// Rewrites the bundle's seccomp rules into the form libcontainer reads (see
+/// [`crate::seccomp::adapt_for_libcontainer`]); the spec berthd writes stays standard for runc.
+fn adapt_bundle(bundle: &Path) -> Result<(), RuntimeError> {
+    let path = bundle.join("config.json");
+    let mut spec = Spec::load(&path).map_err(failed)?;
+    crate::seccomp::adapt_for_libcontainer(&mut spec);
+    spec.save(&path).map_err(failed)
+}
+
+/// libcontainer's errors name its own internals; what a user needs is the innermost cause,
+/// which is what the chain ends with.
+fn failed(e: impl std::error::Error) -> RuntimeError {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let m = s.to_string();
+        if !msg.contains(&m) {
+            msg = format!("{msg}: {m}");
+        }
+        src = s.source();
+    }
+    // The init process's own failure (exec of the program) is what matters; the wrapping
+    // names libcontainer's internal steps.
+    const INIT_FAILED: &str = "error in executing process : ";
+    if let Some(i) = msg.find(INIT_FAILED) {
+        msg = format!(
+            "unable to start container process: {}",
+            &msg[i + INIT_FAILED.len()..]
+        );
+    }
+    RuntimeError::Failed(msg)
+}
+
+fn read_pid(pid_file: &Path) -> Result<i32, RuntimeError> {
+    std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| RuntimeError::Failed(format!("no pid in {}", pid_file.display())))
+}
+
+impl Runtime for Builtin {
+    fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: Stdio,
+        pid_file: &Path,
+    ) -> Result<i32, RuntimeError> {
+        std::fs::create_dir_all(&self.root).map_err(|e| RuntimeError::Failed(e.to_string()))?;
+        adapt_bundle(bundle)?;
+        self.builder(id, stdio, pid_file)?
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(failed)?;
+        read_pid(pid_file)
+    }
+
+    fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id)?.start().map_err(failed)
+    }
+
+    fn exec(&self, id: &str, process: &ExecProcess, stdio: Stdio) -> Result<i32, RuntimeError> {
+        let pid = self
+            .builder(id, stdio, &process.pid_file)?
+            .as_tenant()
+            .with_process(Some(&process.process_json))
+            .with_detach(true)
+            .build()
+            .map_err(failed)?;
+        Ok(pid.as_raw())
+    }
+
+    fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id)?.pause().map_err(failed)
+    }
+
+    fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id)?.resume().map_err(failed)
+    }
+
+    fn kill_all(&self, id: &str, signal: i32) -> Result<(), RuntimeError> {
+        let sig = Signal::try_from(signal).map_err(failed)?;
+        self.load(id)?.kill(sig, true).map_err(failed)
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        match Container::load(self.root.join(id)) {
+            Ok(mut c) => c.delete(force).map_err(failed),
+            // Nothing was created (or it is already gone): nothing to delete.
+            Err(_) if !self.root.join(id).exists() => Ok(()),
+            Err(e) => Err(failed(e)),
+        }
+    }
+}
+
+/// Runs the container's program, reporting a program that cannot run in the words runc uses,
+/// which are the words Docker users (and the docker CLI's exit-code logic) know.
+#[derive(Clone)]
+struct ProgramExecutor;
+
+impl Executor for ProgramExecutor {
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        let process = spec.process().as_ref();
+        let args = process.and_then(|p| p.args().as_ref());
+        let Some(program) = args.and_then(|a| a.first()) else {
+            return Err(ExecutorValidationError::ArgValidationError(
+                "no command specified".into(),
+            ));
+        };
+        let env = process.and_then(|p| p.env().as_ref());
+        let path_var = env
+            .and_then(|e| e.iter().find_map(|v| v.strip_prefix("PATH=")))
+            .unwrap_or("");
+        check_program(program, path_var).map_err(ExecutorValidationError::ArgValidationError)
+    }
+
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let args = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref())
+            .ok_or(ExecutorError::InvalidArg)?;
+        let argv: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
+            .collect::<Result<_, _>>()?;
+        let err = nix::unistd::execvp(&argv[0], &argv).unwrap_err();
+        Err(ExecutorError::Other(format!(
+            "exec: {:?}: {}",
+            args[0],
+            err.desc()
+        )))
+    }
+}
+
+/// The PATH lookup runc does before exec, so that "not found" and "not executable" are told
+/// apart at create time, as Docker reports them.
+pub fn check_program(program: &str, path_var: &str) -> Result<(), String> {
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        path_var
+            .split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(program))
+            .collect()
+    };
+    let mut denied = None;
+    for c in &candidates {
+        match std::fs::metadata(c) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Ok(()),
+            Ok(_) => denied = denied.or(Some(c.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                denied = denied.or(Some(c.clone()))
+            }
+            Err(_) => {}
+        }
+    }
+    match denied {
+        Some(p) if program.contains('/') => Err(format!(
+            "exec: {:?}: permission denied",
+            p.display().to_string()
+        )),
+        Some(_) => Err(format!("exec: {program:?}: permission denied")),
+        None if program.contains('/') => Err(format!(
+            "exec: {program:?}: stat {program}: no such file or directory"
+        )),
+        None => Err(format!(
+            "exec: {program:?}: executable file not found in $PATH"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_checks_read_like_runc() {
+        assert!(check_program("sh", "/nonexistent:/bin").is_ok());
+        assert_eq!(
+            check_program("no-such-program", "/bin").unwrap_err(),
+            "exec: \"no-such-program\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            check_program("/no/such", "/bin").unwrap_err(),
+            "exec: \"/no/such\": stat /no/such: no such file or directory"
+        );
+        assert_eq!(
+            check_program("/etc/passwd", "/bin").unwrap_err(),
+            "exec: \"/etc/passwd\": permission denied"
+        );
+        assert_eq!(
+            check_program("/etc", "").unwrap_err(),
+            "exec: \"/etc\": permission denied"
+        );
+    }
+}

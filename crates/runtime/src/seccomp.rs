@@ -1,1 +1,0 @@
-//! Docker's default seccomp profile, as an OCI `LinuxSeccomp`.

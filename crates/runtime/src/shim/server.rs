@@ -1,0 +1,459 @@
+//! The shim's life: create the container, report to berthd, then serve its socket and move
+//! output until the container's first process is gone.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::protocol::{frame_header, ExitInfo, Reply, Request};
+use super::stdio::{self, ContainerIo};
+use super::ShimConfig;
+use crate::logfile::LogWriter;
+use crate::runtime::Runtime;
+
+/// How long output may keep coming after the first process exited (from processes that
+/// escaped its end, say with a shared PID namespace) before the shim stops reading.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+/// A client that does not read its attach stream for this long is dropped, not waited for.
+const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+static SIGCHLD_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_sigchld(_: libc::c_int) {
+    let fd = SIGCHLD_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; a full pipe just drops the wake-up, which is
+        // fine because one pending byte already wakes the loop.
+        unsafe { libc::write(fd, [0u8].as_ptr().cast(), 1) };
+    }
+}
+
+/// Runs a shim from its config file; returns the process exit code.
+pub fn run(config_path: &Path) -> i32 {
+    let cfg: ShimConfig = match std::fs::read(config_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            report(&Reply::error(format!(
+                "shim config {}: {e}",
+                config_path.display()
+            )));
+            return 1;
+        }
+    };
+    match Shim::create(cfg) {
+        Ok(mut shim) => {
+            shim.serve();
+            0
+        }
+        Err(msg) => {
+            report(&Reply::error(msg));
+            1
+        }
+    }
+}
+
+/// Tells berthd (reading our stdout) how `create` went, then lets go of stdout so that berthd
+/// sees the end of it.
+fn report(reply: &Reply) {
+    let mut out = io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, reply);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+    if let Ok(null) = File::options().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+}
+
+struct Attached {
+    conn: UnixStream,
+    stdout: bool,
+    stderr: bool,
+    /// Still reading this client's stdin.
+    reading: bool,
+    stdin: bool,
+}
+
+struct Shim {
+    cfg: ShimConfig,
+    runtime: Box<dyn Runtime>,
+    pid: i32,
+    io: ContainerIo,
+    log: LogWriter,
+    listener: UnixListener,
+    sigchld: File,
+    attached: Vec<Attached>,
+    waiters: Vec<UnixStream>,
+    exit: Option<(i32, Instant)>,
+    /// A client's stdin has ended with `stdin_once`: later clients get none either.
+    stdin_closed: bool,
+}
+
+impl Shim {
+    fn create(cfg: ShimConfig) -> Result<Shim, String> {
+        // The container's first process is reparented to us when the runtime's helper
+        // processes exit, so that we can reap it and read its status.
+        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes a plain integer argument.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let sigchld = install_sigchld().map_err(|e| format!("shim: {e}"))?;
+        let sock = ShimConfig::socket(&cfg.state_dir);
+        let _ = std::fs::remove_file(&sock);
+        let _ = std::fs::remove_file(ShimConfig::exit_file(&cfg.state_dir));
+        let listener = UnixListener::bind(&sock)
+            .map_err(|e| format!("shim socket {}: {e}", sock.display()))?;
+        let log = LogWriter::open(&cfg.log_path)
+            .map_err(|e| format!("log {}: {e}", cfg.log_path.display()))?;
+        let console = cfg.console_socket();
+        let (child_stdio, prepared) = stdio::prepare(cfg.tty, cfg.open_stdin, &console)
+            .map_err(|e| format!("container stdio: {e}"))?;
+        let runtime = cfg.runtime.open();
+        let pid = match runtime.create(&cfg.id, &cfg.bundle, child_stdio, &cfg.init_pid_file()) {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = runtime.delete(&cfg.id, true);
+                let _ = std::fs::remove_file(&sock);
+                return Err(e.to_string());
+            }
+        };
+        let io = match stdio::finish(prepared, &console) {
+            Ok(io) => io,
+            Err(e) => {
+                let _ = runtime.delete(&cfg.id, true);
+                let _ = std::fs::remove_file(&sock);
+                return Err(format!("container terminal: {e}"));
+            }
+        };
+        report(&Reply::ok(pid));
+        Ok(Shim {
+            cfg,
+            runtime,
+            pid,
+            io,
+            log,
+            listener,
+            sigchld,
+            attached: Vec::new(),
+            waiters: Vec::new(),
+            exit: None,
+            stdin_closed: false,
+        })
+    }
+
+    fn serve(&mut self) {
+        // A reaped child may have gone before the handler was in place.
+        self.reap();
+        loop {
+            if let Some((_, at)) = self.exit {
+                if self.io.outputs.is_empty() || at.elapsed() > DRAIN_AFTER_EXIT {
+                    break;
+                }
+            }
+            self.poll_once();
+        }
+        self.finish();
+    }
+
+    fn poll_once(&mut self) {
+        // Index layout: 0 sigchld, 1 listener, then outputs, then attached clients' stdin.
+        let outputs: Vec<BorrowedFd> = self.io.outputs.iter().map(|(_, f)| f.as_fd()).collect();
+        let readers: Vec<usize> = (0..self.attached.len())
+            .filter(|&i| self.attached[i].reading)
+            .collect();
+        let mut fds = vec![
+            PollFd::new(self.sigchld.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+        ];
+        fds.extend(outputs.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)));
+        fds.extend(
+            readers
+                .iter()
+                .map(|&i| PollFd::new(self.attached[i].conn.as_fd(), PollFlags::POLLIN)),
+        );
+        let timeout = if self.exit.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return,
+            Err(e) => {
+                eprintln!("shim: poll: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                return;
+            }
+        }
+        let ready = |i: usize| {
+            fds[i].revents().is_some_and(|r| {
+                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            })
+        };
+        let sig = ready(0);
+        let accept = ready(1);
+        let out_ready: Vec<usize> = (0..outputs.len()).filter(|&i| ready(2 + i)).collect();
+        let in_ready: Vec<usize> = readers
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| ready(2 + outputs.len() + k))
+            .map(|(_, &i)| i)
+            .collect();
+        drop(fds);
+        drop(outputs);
+        // Output first: it is what the exit of the process may have left in the pipes.
+        for i in out_ready.into_iter().rev() {
+            self.read_output(i);
+        }
+        for i in in_ready.into_iter().rev() {
+            self.read_stdin(i);
+        }
+        if sig {
+            let mut b = [0u8; 64];
+            let _ = (&self.sigchld).read(&mut b);
+            self.reap();
+        }
+        if accept {
+            if let Ok((conn, _)) = self.listener.accept() {
+                self.handle(conn);
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid.as_raw() == self.pid => {
+                    self.exit = Some((code, Instant::now()));
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == self.pid => {
+                    self.exit = Some((128 + sig as i32, Instant::now()));
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn read_output(&mut self, i: usize) {
+        let mut buf = [0u8; 32 * 1024];
+        let (stream, file) = &mut self.io.outputs[i];
+        let stream = *stream;
+        match file.read(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(0) | Err(_) => {
+                // EOF, or EIO from a pty whose other side is all closed.
+                self.io.outputs.remove(i);
+            }
+            Ok(n) => {
+                let data = &buf[..n];
+                if let Err(e) = self.log.write(stream, data) {
+                    eprintln!("shim: log: {e}");
+                }
+                let header = frame_header(stream, n);
+                self.attached.retain_mut(|a| {
+                    let wanted = if stream == super::protocol::STDERR {
+                        a.stderr
+                    } else {
+                        a.stdout
+                    };
+                    !wanted || (a.conn.write_all(&header).is_ok() && a.conn.write_all(data).is_ok())
+                });
+            }
+        }
+    }
+
+    fn read_stdin(&mut self, i: usize) {
+        let mut buf = [0u8; 32 * 1024];
+        let a = &mut self.attached[i];
+        match a.conn.read(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(n) if n > 0 => {
+                if let Some(stdin) = self.io.stdin.as_mut() {
+                    if stdin.write_all(&buf[..n]).is_err() {
+                        self.io.stdin = None;
+                    }
+                }
+            }
+            _ => {
+                a.reading = false;
+                if a.stdin && self.cfg.stdin_once && self.io.pty.is_none() {
+                    self.io.stdin = None;
+                    self.stdin_closed = true;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, mut conn: UnixStream) {
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = conn.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
+        let req = match read_line(&mut conn)
+            .and_then(|l| serde_json::from_slice::<Request>(&l).map_err(io::Error::other))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = send(&mut conn, &Reply::error(format!("bad request: {e}")));
+                return;
+            }
+        };
+        let reply = match req {
+            Request::Start => self
+                .runtime
+                .start(&self.cfg.id)
+                .map(|_| self.pid)
+                .map_err(|e| e.to_string()),
+            Request::Kill { signal } => self.kill(signal),
+            Request::Resize { height, width } => match &self.io.pty {
+                Some(pty) => stdio::resize(pty, height, width)
+                    .map(|_| self.pid)
+                    .map_err(|e| e.to_string()),
+                None => Ok(self.pid),
+            },
+            Request::Pause => self
+                .runtime
+                .pause(&self.cfg.id)
+                .map(|_| self.pid)
+                .map_err(|e| e.to_string()),
+            Request::Resume => self
+                .runtime
+                .resume(&self.cfg.id)
+                .map(|_| self.pid)
+                .map_err(|e| e.to_string()),
+            Request::State => Ok(self.pid),
+            Request::Wait => {
+                self.waiters.push(conn);
+                return;
+            }
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                if send(&mut conn, &Reply::ok(self.pid)).is_err() {
+                    return;
+                }
+                let stdin = stdin && self.io.stdin.is_some() && !self.stdin_closed;
+                let _ = conn.set_read_timeout(None);
+                self.attached.push(Attached {
+                    conn,
+                    stdout,
+                    stderr,
+                    reading: true,
+                    stdin,
+                });
+                return;
+            }
+        };
+        let reply = match reply {
+            Ok(pid) => Reply::ok(pid),
+            Err(e) => Reply::error(e),
+        };
+        let _ = send(&mut conn, &reply);
+    }
+
+    fn kill(&self, signal: i32) -> Result<i32, String> {
+        if self.exit.is_some() {
+            return Ok(self.pid);
+        }
+        let sig = Signal::try_from(signal).map_err(|_| format!("invalid signal: {signal}"))?;
+        match signal::kill(Pid::from_raw(self.pid), sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(self.pid),
+            Err(e) => Err(format!("kill: {e}")),
+        }
+    }
+
+    fn finish(&mut self) {
+        let code = self.exit.map(|(c, _)| c).unwrap_or(255);
+        let _ = self.log.flush();
+        let oom_killed = crate::cgroups::oom_kill_count(&self.cfg.cgroups_path) > 0;
+        if let Err(e) = self.runtime.delete(&self.cfg.id, true) {
+            eprintln!("shim: delete {}: {e}", self.cfg.id);
+        }
+        let exit = ExitInfo {
+            exit_code: code,
+            oom_killed,
+            finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+        };
+        if let Err(e) = write_exit(&self.cfg.state_dir, &exit) {
+            eprintln!("shim: exit file: {e}");
+        }
+        let _ = std::fs::remove_file(ShimConfig::socket(&self.cfg.state_dir));
+        let reply = Reply {
+            pid: self.pid,
+            exit: Some(exit),
+            ..Default::default()
+        };
+        for mut w in self.waiters.drain(..) {
+            let _ = send(&mut w, &reply);
+        }
+        for a in self.attached.drain(..) {
+            let _ = a.conn.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn install_sigchld() -> io::Result<File> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+    SIGCHLD_PIPE.store(std::os::fd::IntoRawFd::into_raw_fd(w), Ordering::Relaxed);
+    let action = SigAction::new(
+        SigHandler::Handler(on_sigchld),
+        SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only calls write(2) on a descriptor that stays open for our life.
+    unsafe {
+        signal::sigaction(Signal::SIGCHLD, &action)?;
+        // A client gone away must be a write error, not the end of the shim.
+        signal::signal(Signal::SIGPIPE, SigHandler::SigIgn)?;
+    }
+    Ok(File::from(r))
+}
+
+fn write_exit(dir: &Path, exit: &ExitInfo) -> io::Result<()> {
+    let path = ShimConfig::exit_file(dir);
+    let tmp = dir.join("exit.json.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(exit).map_err(io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+/// Reads one request line; byte by byte, since what follows on an attach belongs to the stream.
+pub(super) fn read_line(conn: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        // SIGCHLD interrupts reads on sockets with a timeout even with SA_RESTART.
+        match conn.read(&mut b) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if b[0] == b'\n' {
+            return Ok(line);
+        }
+        line.push(b[0]);
+        if line.len() > 64 * 1024 {
+            return Err(io::Error::other("request line too long"));
+        }
+    }
+}
+
+fn send(conn: &mut UnixStream, reply: &Reply) -> io::Result<()> {
+    let mut b = serde_json::to_vec(reply).map_err(io::Error::other)?;
+    b.push(b'\n');
+    conn.write_all(&b)
+}

@@ -1,0 +1,134 @@
+//! The container's stdio as the shim holds it: pipes, or the master side of a pty that the
+//! runtime hands over on the console socket.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+use crate::runtime::Stdio;
+
+use super::protocol::{STDERR, STDOUT};
+
+/// The shim's ends of the container's stdio.
+pub struct ContainerIo {
+    /// Where attached clients' stdin goes; `None` once closed (or never opened, without `-i`).
+    pub stdin: Option<File>,
+    /// Output to read, with its stream id; a pty is one stdout stream.
+    pub outputs: Vec<(u8, File)>,
+    /// The pty master, kept for resizing.
+    pub pty: Option<File>,
+}
+
+/// Stdio prepared before `create`; the shim's ends become usable afterwards.
+pub enum Prepared {
+    Pipes(ContainerIo),
+    Console(UnixListener),
+}
+
+fn pipe() -> io::Result<(File, File)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok((File::from(r), File::from(w)))
+}
+
+/// Makes the runtime's side of stdio and keeps the shim's.
+pub fn prepare(tty: bool, open_stdin: bool, console: &Path) -> io::Result<(Stdio, Prepared)> {
+    if tty {
+        let _ = std::fs::remove_file(console);
+        let listener = UnixListener::bind(console)?;
+        let stdio = Stdio::Console {
+            socket: console.to_path_buf(),
+        };
+        return Ok((stdio, Prepared::Console(listener)));
+    }
+    let (stdin_r, stdin_w): (OwnedFd, Option<File>) = if open_stdin {
+        let (r, w) = pipe()?;
+        (r.into(), Some(w))
+    } else {
+        (File::open("/dev/null")?.into(), None)
+    };
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let stdio = Stdio::Fds {
+        stdin: stdin_r,
+        stdout: out_w.into(),
+        stderr: err_w.into(),
+    };
+    let io = ContainerIo {
+        stdin: stdin_w,
+        outputs: vec![(STDOUT, out_r), (STDERR, err_r)],
+        pty: None,
+    };
+    Ok((stdio, Prepared::Pipes(io)))
+}
+
+/// After `create`: for a TTY, takes the pty master the runtime sent.
+pub fn finish(p: Prepared, console: &Path) -> io::Result<ContainerIo> {
+    let listener = match p {
+        Prepared::Pipes(io) => return Ok(io),
+        Prepared::Console(l) => l,
+    };
+    listener.set_nonblocking(true)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let _ = std::fs::remove_file(console);
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let master = receive_fd(conn.as_raw_fd())?;
+    let read = master.try_clone()?;
+    let write = master.try_clone()?;
+    Ok(ContainerIo {
+        stdin: Some(write),
+        outputs: vec![(STDOUT, read)],
+        pty: Some(master),
+    })
+}
+
+/// Receives one file descriptor sent with SCM_RIGHTS (the OCI console-socket protocol).
+fn receive_fd(sock: RawFd) -> io::Result<File> {
+    let mut buf = [0u8; 4096];
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
+                return Ok(unsafe { File::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(io::Error::other(
+        "the runtime sent no pty master on the console socket",
+    ))
+}
+
+/// Sets the pty's window size.
+pub fn resize(pty: &File, height: u16, width: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which is valid for the call.
+    if unsafe { libc::ioctl(pty.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,1 +1,0 @@
-//! The OCI runtime spec (config.json) for a container, with Docker's defaults.
