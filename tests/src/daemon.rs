@@ -221,8 +221,62 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Starts a registry holding the test images, pulls busybox from it and tags it `busybox`.
+    /// The registry lives as long as the returned handle.
+    pub fn with_busybox() -> (Daemon, crate::Registry) {
+        let reg = crate::Registry::start();
+        crate::images::push_test_images(&reg);
+        let d = Daemon::start();
+        let name = format!("{}/library/busybox:latest", reg.addr);
+        d.berth(&["pull", "-q", &name]).ok();
+        d.berth(&["tag", &name, "busybox"]).ok();
+        (d, reg)
+    }
+
+    /// Removes every container through the API, then sweeps what a test that broke things on
+    /// purpose (a killed shim, a killed daemon) may have left: processes started from this
+    /// test's directories, and mounts under them.
+    fn clean_up(&mut self) {
+        if self.child.is_some() && UnixStream::connect(self.socket()).is_ok() {
+            let (_, _, body) = self.http("GET", "/containers/json?all=1", None);
+            let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            for c in list.as_array().into_iter().flatten() {
+                if let Some(id) = c["Id"].as_str() {
+                    self.http("DELETE", &format!("/containers/{id}?force=1"), None);
+                }
+            }
+        }
+        self.stop();
+        let root = self.root.path().display().to_string();
+        for pid in processes_mentioning(&root) {
+            // SAFETY: signalling a process this test started (its command line names our dir).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        crate::unmount_under(self.root.path());
+    }
+}
+
+/// Processes whose command line mentions `needle` (shims carry their state dir in it).
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
-        self.stop();
+        self.clean_up();
     }
 }

@@ -56,3 +56,26 @@ pub fn registry_with_images() -> (Registry, images::TestImages) {
     let imgs = images::push_test_images(&reg);
     (reg, imgs)
 }
+
+/// Every mount point under `dir`, from the mount table.
+pub fn mounts_under(dir: &std::path::Path) -> Vec<String> {
+    let prefix = format!("{}/", dir.display());
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Unmounts (lazily) everything mounted under `dir`, deepest first.
+pub fn unmount_under(dir: &std::path::Path) {
+    let mut mounts = mounts_under(dir);
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        let c = std::ffi::CString::new(m).unwrap();
+        // SAFETY: a valid C string; MNT_DETACH never blocks.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}

@@ -120,6 +120,7 @@ impl ContainerService {
             "failed to create task for container: OCI runtime create failed: {msg}: unknown"
         );
         let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
+        let _ = berth_network::netns::remove(&self.paths.netns_path(id));
         if let Some(c) = self.update(id, |c| {
             c.state.set_exited(code, false, &full, Utc::now());
             c.state.started_at = state::ZERO_TIME.into();
@@ -185,9 +186,21 @@ impl ContainerService {
                         other.id
                     ));
                 }
-                NamespaceMode::Path(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)))
+                let held = self.paths.netns_path(&other.id);
+                if held.exists() {
+                    NamespaceMode::Path(held)
+                } else {
+                    NamespaceMode::Path(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)))
+                }
             }
-            _ => NamespaceMode::New,
+            _ => {
+                // Made here rather than by the runtime so that loopback is up whichever runtime
+                // runs the container, and so that berthd owns it for the bridge to come.
+                let ns = self.paths.netns_path(&c.id);
+                let _ = berth_network::netns::remove(&ns);
+                berth_network::netns::create(&ns).map_err(|e| e.to_string())?;
+                NamespaceMode::Path(ns)
+            }
         };
         let security = hc.security_opt.clone().unwrap_or_default();
         let cwd = if c.config.working_dir.is_empty() {
@@ -360,6 +373,9 @@ impl ContainerService {
             tracing::error!(id, error = %e, "unmounting rootfs after exit");
         }
         let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
+        if let Err(e) = berth_network::netns::remove(&self.paths.netns_path(id)) {
+            tracing::error!(id, error = %e, "removing network namespace");
+        }
         let finished = state::parse_timestamp(&exit.finished_at);
         let Some(c) = self.update(id, |c| {
             c.state

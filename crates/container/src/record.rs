@@ -62,6 +62,8 @@ pub struct Paths {
     pub data: PathBuf,
     /// `<exec-root>/containers`: the shim's state dir and the OCI bundle.
     pub run: PathBuf,
+    /// `<exec-root>/netns`: the network namespaces berthd makes for containers.
+    pub netns: PathBuf,
 }
 
 impl Paths {
@@ -70,6 +72,9 @@ impl Paths {
     }
     pub fn state_dir(&self, id: &str) -> PathBuf {
         self.run.join(id)
+    }
+    pub fn netns_path(&self, id: &str) -> PathBuf {
+        self.netns.join(id)
     }
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.dir(id).join(format!("{id}-json.log"))
@@ -219,6 +224,7 @@ mod tests {
         let paths = Paths {
             data: dir.path().join("c"),
             run: dir.path().join("r"),
+            netns: dir.path().join("n"),
         };
         let mut r = Records::load(&paths.data).unwrap();
         r.save(&paths, &record("abc123", "/first")).unwrap();

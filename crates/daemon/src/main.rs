@@ -70,6 +70,7 @@ async fn run(cfg: Config) -> Result<()> {
         berth_container::Paths {
             data: cfg.data_root.join("containers"),
             run: cfg.exec_root.join("containers"),
+            netns: cfg.exec_root.join("netns"),
         },
         images.clone(),
         runtimes,

@@ -127,8 +127,9 @@ fn matches_filters(
     };
     any("status", &|s| s == status.as_str())
         && any("id", &|p| c.id.starts_with(p))
+        // Docker matches names as regular expressions, against "/name" as well.
         && any("name", &|n| {
-            c.bare_name().contains(n.trim_start_matches('/'))
+            regex::Regex::new(n).is_ok_and(|re| re.is_match(&c.name) || re.is_match(c.bare_name()))
         })
         && any("exited", &|e| {
             status == ContainerStatus::Exited

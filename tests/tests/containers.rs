@@ -1,0 +1,614 @@
+//! Containers on the real kernel, driven with the real docker CLI: run, the lifecycle verbs,
+//! both runtimes, logs, isolation and limits, and what survives a daemon or shim crash.
+
+use std::time::{Duration, Instant};
+
+use berth_tests::{mounts_under, Daemon};
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn status(d: &Daemon, name: &str) -> String {
+    d.docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name=^{name}$"),
+        "--format",
+        "{{.Status}}",
+    ])
+    .ok()
+    .stdout
+    .trim()
+    .to_string()
+}
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    d.docker(&["inspect", "--format", format, name])
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn run_prints_output_and_exit_codes_like_docker() {
+    let (d, _reg) = Daemon::with_busybox();
+    for runtime in ["builtin", "runc"] {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                "busybox",
+                "echo",
+                "hello",
+            ])
+            .ok();
+        assert_eq!(out.stdout, "hello\n");
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ]);
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (3, "out\n", "err\n")
+        );
+    }
+    let out = d.docker(&["run", "--name", "nf", "busybox", "nosuchcmd"]);
+    assert_eq!(out.code, 127, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("docker: Error response from daemon: failed to create task for container:")
+            && out
+                .stderr
+                .contains("exec: \"nosuchcmd\": executable file not found in $PATH"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        inspect(&d, "nf", "{{.State.Status}} {{.State.ExitCode}}"),
+        "created 127"
+    );
+    let out = d.docker(&["run", "--rm", "--runtime", "runc", "busybox", "/etc/passwd"]);
+    assert_eq!(out.code, 126, "{}", out.stderr);
+    let out = d.docker(&["run", "--rm", "busybox", "/etc"]);
+    assert_eq!(out.code, 126, "{}", out.stderr);
+    // --rm containers are gone, the failed one stays, as with dockerd.
+    let out = d
+        .docker(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .ok();
+    assert_eq!(out.stdout, "nf Created\n");
+    let out = d.docker(&["run", "--runtime", "nosuch", "busybox", "true"]);
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr
+            .contains("unknown or invalid runtime name: nosuch"),
+        "{}",
+        out.stderr
+    );
+    let out = d.docker(&["run", "-m", "1m", "busybox", "true"]);
+    assert!(
+        out.stderr.contains("Minimum memory limit allowed is 6MB"),
+        "{}",
+        out.stderr
+    );
+    let out = d.docker(&["run", "-u", "nobody-here", "busybox", "true"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("unable to find user nobody-here"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout.lines().count(), 2);
+}
+
+#[test]
+fn lifecycle_of_a_detached_container() {
+    let (d, _reg) = Daemon::with_busybox();
+    for runtime in ["builtin", "runc"] {
+        let name = format!("svc-{runtime}");
+        let script = "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done";
+        let out = d
+            .docker(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--runtime",
+                runtime,
+                "busybox",
+                "sh",
+                "-c",
+                script,
+            ])
+            .ok();
+        let id = out.stdout.trim().to_string();
+        assert_eq!(id.len(), 64, "{}", out.stdout);
+        assert!(
+            status(&d, &name).starts_with("Up "),
+            "{}",
+            status(&d, &name)
+        );
+        wait_until("the first log line", || {
+            d.docker(&["logs", &name]).stdout == "started\n"
+        });
+
+        d.docker(&["pause", &name]).ok();
+        assert!(
+            status(&d, &name).ends_with("(Paused)"),
+            "{}",
+            status(&d, &name)
+        );
+        assert_eq!(inspect(&d, &name, "{{.State.Status}}"), "paused");
+        d.docker(&["unpause", &name]).ok();
+        assert_eq!(inspect(&d, &name, "{{.State.Status}}"), "running");
+
+        let out = d.docker(&["rm", &name]);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains(&format!(
+                "cannot remove container \"/{name}\": container is running: stop the container before removing or force remove"
+            )),
+            "{}",
+            out.stderr
+        );
+
+        d.docker(&["stop", &name]).ok();
+        assert!(
+            status(&d, &name).starts_with("Exited (0) "),
+            "{}",
+            status(&d, &name)
+        );
+        assert_eq!(d.docker(&["logs", &name]).ok().stdout, "started\nbye\n");
+        assert_eq!(d.docker(&["wait", &name]).ok().stdout, "0\n");
+
+        // Started again: same container, logs kept, a new run.
+        d.docker(&["start", &name]).ok();
+        assert!(status(&d, &name).starts_with("Up "));
+        d.docker(&["kill", &name]).ok();
+        wait_until("the kill", || status(&d, &name).starts_with("Exited (137)"));
+        d.docker(&["restart", "-t", "1", &name]).ok();
+        assert!(status(&d, &name).starts_with("Up "));
+        wait_until("two starts in the log", || {
+            d.docker(&["logs", &name]).stdout.matches("started").count() == 3
+        });
+
+        d.docker(&["rename", &name, &format!("{name}-2")]).ok();
+        d.docker(&["rm", "-f", &format!("{name}-2")]).ok();
+        assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+        let out = d.docker(&["stop", &name]);
+        assert!(
+            out.stderr.contains(&format!("No such container: {name}")),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(
+        mounts_under(&d.data_root()).is_empty(),
+        "{:?}",
+        mounts_under(&d.data_root())
+    );
+    assert!(
+        mounts_under(&d.exec_root()).is_empty(),
+        "{:?}",
+        mounts_under(&d.exec_root())
+    );
+}
+
+#[test]
+fn the_process_environment_and_isolation() {
+    let (d, _reg) = Daemon::with_busybox();
+    let out = d
+        .docker(&[
+            "run",
+            "--name",
+            "envy",
+            "-e",
+            "FOO=bar",
+            "-w",
+            "/tmp",
+            "-u",
+            "1000:1000",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $FOO $(pwd) $(id -u):$(id -g) $HOSTNAME $(hostname) $HOME",
+        ])
+        .ok();
+    let id = d
+        .docker(&["inspect", "--format", "{{.Id}}", "envy"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        out.stdout,
+        format!("bar /tmp 1000:1000 {0} {0} /\n", &id[..12])
+    );
+    let out = d.docker(&["run", "--rm", "-h", "box", "busybox", "sh", "-c", "hostname; cat /etc/hostname; head -1 /etc/hosts; ip -o link | cut -d: -f2 | tr -d ' \\n'"]).ok();
+    assert_eq!(out.stdout, "box\nbox\n127.0.0.1\tlocalhost\nlo");
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "ip",
+            "-o",
+            "link",
+            "show",
+            "lo",
+        ])
+        .ok();
+    assert!(out.stdout.contains("UP"), "{}", out.stdout);
+    let out = d.docker(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("Read-only file system"),
+        "{}",
+        out.stderr
+    );
+    // A new PID namespace: the container's program is PID 1 and sees only its own processes.
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $$; ps -o pid,comm",
+        ])
+        .ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    // The shell, and ps (which the shell may have become by exec): nothing of the host.
+    assert!(lines.len() <= 4 && lines[0] == "1", "{}", out.stdout);
+    assert!(lines[2].trim().starts_with("1 "), "{}", out.stdout);
+    // Docker's default capabilities: no CAP_SYS_ADMIN (mount fails), but chown works.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "mount -t tmpfs t /tmp 2>&1; chown 5 /tmp && echo chowned",
+    ]);
+    assert!(
+        out.stdout.contains("permission denied") || out.stdout.contains("not permitted"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.ends_with("chowned\n"), "{}", out.stdout);
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--security-opt",
+            "seccomp=unconfined",
+            "busybox",
+            "sh",
+            "-c",
+            "mount -t tmpfs t /tmp && echo mounted",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "mounted\n");
+    // The container's changes stay in its own layer.
+    d.docker(&[
+        "run",
+        "--name",
+        "wr",
+        "busybox",
+        "sh",
+        "-c",
+        "echo data > /file",
+    ])
+    .ok();
+    d.docker(&["start", "-a", "wr"]).ok();
+    let out = d.docker(&["run", "--rm", "busybox", "ls", "/file"]);
+    assert_eq!(out.code, 1);
+}
+
+#[test]
+fn cgroup_limits_and_oom() {
+    let (d, _reg) = Daemon::with_busybox();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (mem, pids, shares) = if v2 {
+        (
+            "/sys/fs/cgroup/memory.max",
+            "/sys/fs/cgroup/pids.max",
+            "/sys/fs/cgroup/cpu.weight",
+        )
+    } else {
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/pids/pids.max",
+            "/sys/fs/cgroup/cpu/cpu.shares",
+        )
+    };
+    for runtime in ["builtin", "runc"] {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                "-m",
+                "32m",
+                "--pids-limit",
+                "50",
+                "--cpu-shares",
+                "512",
+                "busybox",
+                "cat",
+                mem,
+                pids,
+                shares,
+            ])
+            .ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[0], "33554432");
+        assert_eq!(lines[1], "50");
+        if !v2 {
+            assert_eq!(lines[2], "512");
+        }
+        let name = format!("oom-{runtime}");
+        let out = d.docker(&[
+            "run",
+            "--name",
+            &name,
+            "--runtime",
+            runtime,
+            "-m",
+            "16m",
+            "--memory-swap",
+            "16m",
+            "busybox",
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/dev/null bs=64M count=1",
+        ]);
+        assert_eq!(out.code, 137, "{}", out.stderr);
+        assert_eq!(
+            inspect(&d, &name, "{{.State.OOMKilled}} {{.State.ExitCode}}"),
+            "true 137"
+        );
+    }
+}
+
+fn shim_pid(d: &Daemon, id: &str) -> i32 {
+    let needle = format!("{}/containers/{id}/shim.json", d.exec_root().display());
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(&needle) {
+            return pid;
+        }
+    }
+    panic!("no shim for {id}");
+}
+
+#[test]
+fn running_containers_survive_a_daemon_crash() {
+    let (mut d, _reg) = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "keeper",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "quitter",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 7",
+    ])
+    .ok();
+    let keeper_pid = inspect(&d, "keeper", "{{.State.Pid}}");
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.start_again();
+    assert!(
+        status(&d, "keeper").starts_with("Up "),
+        "{}",
+        status(&d, "keeper")
+    );
+    assert_eq!(inspect(&d, "keeper", "{{.State.Pid}}"), keeper_pid);
+    assert!(
+        status(&d, "quitter").starts_with("Exited (7) "),
+        "{}",
+        status(&d, "quitter")
+    );
+    let before = d.docker(&["logs", "keeper"]).ok().stdout.lines().count();
+    wait_until("more output after the restart", || {
+        d.docker(&["logs", "keeper"]).stdout.lines().count() > before + 2
+    });
+    d.docker(&["stop", "keeper"]).ok();
+    assert!(
+        status(&d, "keeper").starts_with("Exited (0) "),
+        "{}",
+        status(&d, "keeper")
+    );
+}
+
+#[test]
+fn a_killed_shim_is_reported_and_the_daemon_carries_on() {
+    let (d, _reg) = Daemon::with_busybox();
+    let id = d
+        .docker(&["run", "-d", "--name", "victim", "busybox", "sleep", "1000"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let container_pid: i32 = inspect(&d, "victim", "{{.State.Pid}}").parse().unwrap();
+    // SAFETY: killing the shim this test's daemon started.
+    unsafe { libc::kill(shim_pid(&d, &id), libc::SIGKILL) };
+    wait_until("the exit to be recorded", || {
+        status(&d, "victim").starts_with("Exited (137)")
+    });
+    assert_eq!(
+        inspect(&d, "victim", "{{.State.Error}}"),
+        "container shim exited unexpectedly"
+    );
+    wait_until("the orphaned container process to be gone", || {
+        !std::path::Path::new(&format!("/proc/{container_pid}")).exists()
+    });
+    assert_eq!(
+        d.docker(&["run", "--rm", "busybox", "echo", "still here"])
+            .ok()
+            .stdout,
+        "still here\n"
+    );
+    d.docker(&["rm", "victim"]).ok();
+}
+
+#[test]
+fn run_rm_cycles_leave_nothing_behind() {
+    let (d, _reg) = Daemon::with_busybox();
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let cgroups = || {
+        let dir = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            "/sys/fs/cgroup/berth".to_string()
+        } else {
+            "/sys/fs/cgroup/memory/berth".to_string()
+        };
+        std::fs::read_dir(dir)
+            .map(|r| r.flatten().filter(|e| e.path().is_dir()).count())
+            .unwrap_or(0)
+    };
+    let daemon_fds = |d: &Daemon| {
+        let pid = std::fs::read_to_string(d.data_root().join("berthd.lock")).unwrap_or_default();
+        let pid = pid.trim();
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    };
+    d.docker(&["run", "--rm", "busybox", "true"]).ok();
+    let (f0, c0, m0, df0) = (
+        fds(),
+        cgroups(),
+        mounts_under(d.data_root().parent().unwrap()).len(),
+        daemon_fds(&d),
+    );
+    let cycles: usize = std::env::var("BERTH_RUN_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    for i in 0..cycles {
+        let runtime = if i % 4 == 0 { "runc" } else { "builtin" };
+        d.docker(&["run", "--rm", "--runtime", runtime, "busybox", "true"])
+            .ok();
+    }
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    assert_eq!(fds(), f0);
+    assert_eq!(cgroups(), c0);
+    assert_eq!(mounts_under(d.data_root().parent().unwrap()).len(), m0);
+    assert!(
+        daemon_fds(&d) <= df0 + 2,
+        "daemon fds {} -> {}",
+        df0,
+        daemon_fds(&d)
+    );
+    let shims = std::fs::read_dir(d.exec_root().join("containers"))
+        .unwrap()
+        .count();
+    assert_eq!(shims, 0);
+    assert_eq!(
+        std::fs::read_dir(d.exec_root().join("netns"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn restart_policies() {
+    let (mut d, _reg) = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ])
+    .ok();
+    wait_until("two restarts", || {
+        inspect(&d, "flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    });
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "stopped",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    d.docker(&["stop", "-t", "0", "stopped"]).ok();
+    d.restart();
+    assert!(
+        status(&d, "always").starts_with("Up "),
+        "{}",
+        status(&d, "always")
+    );
+    assert!(
+        status(&d, "stopped").starts_with("Exited"),
+        "{}",
+        status(&d, "stopped")
+    );
+    // A kill of the process (not through the API) is a failure the policy answers.
+    let pid: i32 = inspect(&d, "always", "{{.State.Pid}}").parse().unwrap();
+    // SAFETY: killing the container's own process, as the OOM killer or a crash would.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_until("the restart", || {
+        inspect(&d, "always", "{{.RestartCount}} {{.State.Status}}") == "1 running"
+    });
+}
