@@ -273,6 +273,11 @@ impl ContainerService {
             open_stdin: c.config.open_stdin,
             stdin_once: c.config.stdin_once,
             cgroups_path: format!("/berth/{}", c.id),
+            console_socket: self
+                .paths
+                .run
+                .join("console")
+                .join(format!("{}.sock", &c.id[..12])),
         })
     }
 

@@ -38,6 +38,9 @@ pub struct ShimConfig {
     pub stdin_once: bool,
     /// The OCI `cgroupsPath`, to read the OOM-kill counter before the cgroup goes.
     pub cgroups_path: String,
+    /// Where the runtime hands over the pty master with a TTY. Kept short: a unix socket path
+    /// must fit in 108 bytes, and the state dir, named by the full container ID, may not.
+    pub console_socket: PathBuf,
 }
 
 impl ShimConfig {
@@ -52,9 +55,6 @@ impl ShimConfig {
     }
     fn init_pid_file(&self) -> PathBuf {
         self.state_dir.join("init.pid")
-    }
-    fn console_socket(&self) -> PathBuf {
-        self.state_dir.join("console.sock")
     }
 }
 

@@ -115,7 +115,7 @@ impl Shim {
             .map_err(|e| format!("shim socket {}: {e}", sock.display()))?;
         let log = LogWriter::open(&cfg.log_path)
             .map_err(|e| format!("log {}: {e}", cfg.log_path.display()))?;
-        let console = cfg.console_socket();
+        let console = cfg.console_socket.clone();
         let (child_stdio, prepared) = stdio::prepare(cfg.tty, cfg.open_stdin, &console)
             .map_err(|e| format!("container stdio: {e}"))?;
         let runtime = cfg.runtime.open();

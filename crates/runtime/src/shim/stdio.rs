@@ -39,6 +39,9 @@ fn pipe() -> io::Result<(File, File)> {
 pub fn prepare(tty: bool, open_stdin: bool, console: &Path) -> io::Result<(Stdio, Prepared)> {
     if tty {
         let _ = std::fs::remove_file(console);
+        if let Some(dir) = console.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         let listener = UnixListener::bind(console)?;
         let stdio = Stdio::Console {
             socket: console.to_path_buf(),

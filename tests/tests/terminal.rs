@@ -1,0 +1,161 @@
+//! Interactive containers driven through a real terminal (tmux): `docker run -it`, typing,
+//! window resizes, detaching with ctrl-p ctrl-q, attaching again, and exit codes.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_tests::Daemon;
+
+/// A tmux server of this test's own, so tests never see each other's windows.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(d: &Daemon, command: &str, width: u16, height: u16) -> Tmux {
+        let socket = format!(
+            "berth-test-{}",
+            std::process::id() as u64 * 1000 + u64::from(width)
+        );
+        let t = Tmux { socket };
+        let cmd = format!(
+            "env DOCKER_HOST={} DOCKER_CONFIG={} {command}; sleep 30",
+            d.host(),
+            d.config_dir().display()
+        );
+        t.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            &cmd,
+        ]);
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never appeared; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+fn status(d: &Daemon, name: &str) -> String {
+    d.docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name=^{name}$"),
+        "--format",
+        "{{.Status}}",
+    ])
+    .ok()
+    .stdout
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn run_it_resize_detach_attach_exit() {
+    let (d, _reg) = Daemon::with_busybox();
+    let t = Tmux::start(
+        &d,
+        "docker run -it --name tty busybox sh; echo exited=$?",
+        100,
+        30,
+    );
+    t.wait_for("/ #");
+    t.send(&["echo sum-$((40+2)); stty size; tty", "Enter"]);
+    let s = t.wait_for("/dev/pts/0");
+    assert!(s.contains("sum-42"), "{s}");
+    assert!(s.contains("30 100"), "{s}");
+    t.run(&["resize-window", "-t", "t", "-x", "120", "-y", "40"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.send(&["clear; stty size", "Enter"]);
+    t.wait_for("40 120");
+    // Detach: the client leaves with 0, the container keeps running.
+    t.send(&["C-p", "C-q"]);
+    t.wait_for("exited=0");
+    assert!(
+        status(&d, "tty").starts_with("Up "),
+        "{}",
+        status(&d, "tty")
+    );
+    drop(t);
+
+    let t = Tmux::start(&d, "docker attach tty; echo attach-exited=$?", 90, 20);
+    std::thread::sleep(Duration::from_millis(500));
+    t.send(&["clear; stty size", "Enter"]);
+    t.wait_for("20 90");
+    t.send(&["exit 7", "Enter"]);
+    t.wait_for("attach-exited=7");
+    assert!(
+        status(&d, "tty").starts_with("Exited (7) "),
+        "{}",
+        status(&d, "tty")
+    );
+}
+
+#[test]
+fn stdin_is_forwarded_and_closed_without_a_terminal() {
+    let (d, _reg) = Daemon::with_busybox();
+    let out = d
+        .docker_stdin(
+            &[
+                "run",
+                "-i",
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                "tr a-z A-Z; echo done",
+            ],
+            b"hello\nworld\n",
+        )
+        .ok();
+    assert_eq!(out.stdout, "HELLO\nWORLD\ndone\n");
+    // Without -i the container's stdin is empty.
+    let out = d
+        .docker_stdin(&["run", "--rm", "busybox", "cat"], b"ignored")
+        .ok();
+    assert_eq!(out.stdout, "");
+}
