@@ -612,3 +612,79 @@ fn restart_policies() {
         inspect(&d, "always", "{{.RestartCount}} {{.State.Status}}") == "1 running"
     });
 }
+
+#[test]
+fn events_and_images_in_use() {
+    let (d, _reg) = Daemon::with_busybox();
+    let t0 = d
+        .docker(&["version", "--format", "{{.Server.Version}}"])
+        .ok();
+    assert!(!t0.stdout.is_empty());
+    let since = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 1
+    );
+    d.docker(&["run", "--rm", "--name", "ev", "busybox", "true"])
+        .ok();
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    let out = d
+        .docker(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "container=ev",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .ok();
+    assert_eq!(
+        out.stdout,
+        "container create ev\ncontainer attach ev\ncontainer start ev\ncontainer die ev\ncontainer destroy ev\n"
+    );
+
+    // An image a container uses cannot go; forced past a stopped one, only its names go.
+    d.docker(&["run", "-d", "--name", "user", "busybox", "sleep", "100"])
+        .ok();
+    let other_name = d
+        .docker(&["images", "--format", "{{.Repository}}"])
+        .ok()
+        .stdout;
+    let other_name = other_name
+        .lines()
+        .find(|n| *n != "busybox")
+        .unwrap()
+        .to_string();
+    d.docker(&["rmi", &other_name]).ok();
+    let out = d.docker(&["rmi", "busybox"]);
+    assert!(
+        out.stderr.contains("conflict: unable to delete busybox (cannot be forced) - image is being used by running container"),
+        "{}",
+        out.stderr
+    );
+    d.docker(&["stop", "-t", "0", "user"]).ok();
+    let out = d.docker(&["rmi", "busybox"]);
+    assert!(
+        out.stderr.contains("conflict: unable to delete busybox (must be forced) - image is being used by stopped container"),
+        "{}",
+        out.stderr
+    );
+    let out = d.docker(&["rmi", "-f", "busybox"]).ok();
+    assert_eq!(out.stdout, "Untagged: busybox:latest\n");
+    d.docker(&["image", "prune", "-f"]).ok();
+    d.docker(&["start", "user"]).ok();
+    assert!(status(&d, "user").starts_with("Up "));
+}

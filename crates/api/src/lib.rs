@@ -43,6 +43,7 @@ pub struct HostInfo {
 pub struct ApiState {
     pub images: Arc<ImageStore>,
     pub containers: Arc<berth_container::ContainerService>,
+    pub events: Arc<berth_container::events::EventLog>,
     pub registry: Arc<RegistryClient>,
     pub host: HostInfo,
     /// Pulls and loads hold it shared while they add layers; deletes and prunes hold it

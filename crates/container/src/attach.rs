@@ -47,6 +47,7 @@ impl ContainerService {
         streams: AttachStreams,
     ) -> Result<AttachWait, ContainerError> {
         let c = self.get(key)?;
+        self.emit(&c, "attach", &[]);
         let (tx, rx) = oneshot::channel();
         let running = matches!(
             c.state.computed_status(),

@@ -3,8 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
 use chrono::Utc;
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 use crate::record::Container;
 
@@ -62,5 +66,50 @@ impl Event {
             time: now.timestamp(),
             time_nano: nanos,
         }
+    }
+}
+
+/// How many past events `/events?since=` can replay.
+const KEPT: usize = 1024;
+
+/// The daemon's events: a broadcast for live listeners and the recent past for `since`.
+pub struct EventLog {
+    tx: broadcast::Sender<Event>,
+    recent: Mutex<VecDeque<Event>>,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog {
+            tx: broadcast::channel(KEPT).0,
+            recent: Mutex::new(VecDeque::with_capacity(KEPT)),
+        }
+    }
+}
+
+impl EventLog {
+    pub fn publish(&self, e: Event) {
+        let mut recent = self.recent.lock().unwrap();
+        if recent.len() == KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(e.clone());
+        // Subscribing under the same lock (see `subscribe`) means no event is both replayed
+        // and delivered live, and none falls between the two.
+        let _ = self.tx.send(e);
+    }
+
+    /// Past events at or after `since_nanos`, and a receiver for everything after them.
+    pub fn subscribe(&self, since_nanos: Option<i64>) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let recent = self.recent.lock().unwrap();
+        let past = match since_nanos {
+            Some(s) => recent
+                .iter()
+                .filter(|e| e.time_nano >= s)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        (past, self.tx.subscribe())
     }
 }

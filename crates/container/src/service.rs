@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use berth_image::{Digest, ImageStore};
 use berth_runtime::runtime::RuntimeConfig;
 use chrono::Utc;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::config::CreateBody;
 use crate::error::ContainerError;
-use crate::events::Event;
+use crate::events::{Event, EventLog};
 use crate::names;
 use crate::process;
 use crate::record::{new_id, valid_name, Container, Paths, Records};
@@ -46,7 +46,7 @@ pub struct ContainerService {
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) pending_attach: Mutex<HashMap<String, Vec<crate::attach::Pending>>>,
     pub(crate) restart_backoff: Mutex<HashMap<String, crate::state::Backoff>>,
-    events: broadcast::Sender<Event>,
+    events: Arc<EventLog>,
 }
 
 impl ContainerService {
@@ -55,12 +55,12 @@ impl ContainerService {
         images: Arc<ImageStore>,
         runtimes: Runtimes,
         exe: PathBuf,
+        events: Arc<EventLog>,
     ) -> Result<Arc<Self>, ContainerError> {
         std::fs::create_dir_all(&paths.run)
             .map_err(ContainerError::io("creating the containers run dir"))?;
         let records =
             Records::load(&paths.data).map_err(ContainerError::io("reading container records"))?;
-        let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(ContainerService {
             paths,
             images,
@@ -79,12 +79,8 @@ impl ContainerService {
         &self.paths
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
-    }
-
     pub(crate) fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
-        let _ = self.events.send(Event::container(c, action, extra));
+        self.events.publish(Event::container(c, action, extra));
     }
 
     /// A copy of the record for `key` (ID, name or unique prefix).
@@ -96,15 +92,16 @@ impl ContainerService {
         self.records.lock().unwrap().all().cloned().collect()
     }
 
-    /// Whether any container (in any state) was made from image `id`.
-    pub fn image_in_use(&self, id: &Digest) -> Option<String> {
+    /// A container made from image `id`, a running one first if there is one.
+    pub fn image_user(&self, id: &Digest) -> Option<berth_image::ImageUser> {
         let id = id.to_string();
-        self.records
-            .lock()
-            .unwrap()
-            .all()
-            .find(|c| c.image == id)
-            .map(|c| c.id.clone())
+        let recs = self.records.lock().unwrap();
+        let mut users: Vec<&Container> = recs.all().filter(|c| c.image == id).collect();
+        users.sort_by_key(|c| !c.state.running);
+        users.first().map(|c| berth_image::ImageUser {
+            container: c.id.clone(),
+            running: c.state.running,
+        })
     }
 
     /// Changes a record under the lock and saves it; `None` if the container is gone.

@@ -66,6 +66,7 @@ async fn run(cfg: Config) -> Result<()> {
     )?);
     let host = host::gather(&cfg);
     let runtimes = cfg.runtimes()?;
+    let events = Arc::new(berth_container::events::EventLog::default());
     let containers = berth_container::ContainerService::open(
         berth_container::Paths {
             data: cfg.data_root.join("containers"),
@@ -75,12 +76,14 @@ async fn run(cfg: Config) -> Result<()> {
         images.clone(),
         runtimes,
         std::env::current_exe().context("finding berthd's own executable")?,
+        events.clone(),
     )
     .context("opening the container store")?;
     containers.recover().await;
     let state = Arc::new(berth_api::ApiState {
         images,
         containers,
+        events,
         registry,
         host,
         gc: Arc::new(tokio::sync::RwLock::new(())),

@@ -19,7 +19,9 @@ pub mod unpack;
 pub use config::ImageConfig;
 pub use fsutil::{atomic_write, dir_size};
 pub use reference::{Digest, ImageRef, ReferenceError};
-pub use store::{BlobDescriptor, DeleteItem, ImageError, ImageRecord, ImageStore, LayerRecord};
+pub use store::{
+    BlobDescriptor, DeleteItem, ImageError, ImageRecord, ImageStore, ImageUser, LayerRecord,
+};
 
 /// Media types berth reads and writes.
 pub mod media {

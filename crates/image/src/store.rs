@@ -65,6 +65,13 @@ pub struct ImageRecord {
     pub last_tag_time: Option<DateTime<Utc>>,
 }
 
+/// A container that uses an image, which a delete must respect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUser {
+    pub container: String,
+    pub running: bool,
+}
+
 /// One line of a delete's answer, as Docker reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeleteItem {
@@ -252,12 +259,14 @@ impl ImageStore {
         &self,
         name: &str,
         force: bool,
-        in_use: impl Fn(&Digest) -> Option<String>,
+        in_use: impl Fn(&Digest) -> Option<ImageUser>,
     ) -> Result<Vec<DeleteItem>, ImageError> {
         let id = self.resolve(name)?;
         let mut state = self.state.write().unwrap();
         let mut out = Vec::new();
         let by_reference = self.is_reference_name(&state, name, &id);
+        // A refused delete must leave every name where it was.
+        let refs_before = state.refs.clone();
         if by_reference {
             let r = ImageRef::parse_with_default_tag(name)?;
             state.refs.remove(&r.to_string());
@@ -290,14 +299,32 @@ impl ImageStore {
             }
         }
         if let Some(user) = in_use(&id) {
-            if !force {
-                self.save_refs(&state)?;
+            let what = if by_reference {
+                name.to_string()
+            } else {
+                id.short().to_string()
+            };
+            let short = &user.container[..12.min(user.container.len())];
+            if user.running || !force {
+                state.refs = refs_before;
+                let (how, state_word) = if user.running {
+                    ("cannot be forced", "running")
+                } else {
+                    ("must be forced", "stopped")
+                };
                 return Err(ImageError::Conflict(format!(
-                    "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
-                    if by_reference { name.to_string() } else { id.short().to_string() },
-                    &user[..12.min(user.len())]
+                    "conflict: unable to delete {what} ({how}) - image is being used by {state_word} container {short}"
                 )));
             }
+            // Forced past a stopped container: the names go, the image stays (dangling) for
+            // as long as the container needs its layers.
+            let (tags, digests) = refs_of(&state, &id);
+            for r in tags.iter().chain(digests.iter()) {
+                state.refs.remove(&r.to_string());
+                out.push(DeleteItem::Untagged(r.familiar()));
+            }
+            self.save_refs(&state)?;
+            return Ok(out);
         }
         let (tags, digests) = refs_of(&state, &id);
         for r in tags.iter().chain(digests.iter()) {
@@ -487,5 +514,42 @@ mod tests {
         // A fresh open sees the same (empty) state.
         let again = ImageStore::open(dir.path()).unwrap();
         assert!(again.ids().is_empty());
+    }
+
+    #[test]
+    fn images_in_use_keep_their_names_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id) =
+            store_with_image(dir.path(), br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#);
+        store
+            .tag(&id, &ImageRef::parse_with_default_tag("a").unwrap())
+            .unwrap();
+        let user = |running| {
+            move |_: &Digest| {
+                Some(ImageUser {
+                    container: "0123456789abcdef".into(),
+                    running,
+                })
+            }
+        };
+        let err = store.delete("a", true, user(true)).unwrap_err();
+        assert!(err.to_string().contains(
+            "unable to delete a (cannot be forced) - image is being used by running container 0123456789ab"
+        ));
+        let err = store.delete("a", false, user(false)).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("(must be forced) - image is being used by stopped container"));
+        assert_eq!(
+            store.resolve("a").unwrap(),
+            id,
+            "a refused delete keeps the tag"
+        );
+        let out = store.delete("a", true, user(false)).unwrap();
+        assert_eq!(out, vec![DeleteItem::Untagged("a:latest".into())]);
+        assert!(
+            store.get(&id).is_some(),
+            "the image stays for its container"
+        );
     }
 }

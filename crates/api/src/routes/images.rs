@@ -313,7 +313,9 @@ pub async fn delete(
 ) -> ApiResult<Json<Vec<Value>>> {
     let _gc = s.gc.write().await;
     let _ = truthy(&q.noprune); // berth images have no parent chain for noprune to keep.
-    let items = s.images.delete(&name, truthy(&q.force), |_| None)?;
+    let items = s
+        .images
+        .delete(&name, truthy(&q.force), |id| s.containers.image_user(id))?;
     Ok(Json(items.into_iter().map(delete_item).collect()))
 }
 
@@ -360,6 +362,9 @@ pub async fn prune(
             continue;
         }
         if until.is_some_and(|u| rec.stored_at.timestamp() >= u) {
+            continue;
+        }
+        if s.containers.image_user(&id).is_some() {
             continue;
         }
         let size = s.images.size(&rec);

@@ -3,6 +3,7 @@
 mod archive;
 mod container_io;
 mod containers;
+mod events;
 mod images;
 mod pull;
 mod push;
@@ -32,6 +33,7 @@ pub fn router(state: SharedState) -> Router {
                 .post(images::post_named)
                 .delete(images::delete),
         )
+        .route("/events", get(events::events))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))
