@@ -23,7 +23,9 @@ for _ in $(seq 100); do [ -S /run/berth/berth.sock ] && break; sleep 0.05; done
 export PATH="$PWD/target/release:$PATH"
 berth version
 berth pull "127.0.0.1:$port/library/busybox"
+berth tag "127.0.0.1:$port/library/busybox" busybox
 berth images
+berth run --rm busybox echo "hello from a berth container"
 echo
 echo "berthd is running (log: $state/berthd.log); berth is in $PWD/target/release."
 echo "The registry on 127.0.0.1:$port holds busybox, twolayer, whiteout, multi and compressed."
