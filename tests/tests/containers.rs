@@ -688,3 +688,147 @@ fn events_and_images_in_use() {
     d.docker(&["start", "user"]).ok();
     assert!(status(&d, "user").starts_with("Up "));
 }
+
+#[test]
+fn run_pulls_missing_images_and_names_are_unique() {
+    let (d, reg) = Daemon::with_busybox();
+    let image = format!("{}/library/twolayer", reg.addr);
+    let out = d.docker(&["run", "--rm", &image, "cat", "/etc/motd"]);
+    assert!(
+        out.stderr
+            .starts_with(&format!("Unable to find image '{image}:latest' locally\n")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.code,
+        d.docker(&["run", "--rm", &image, "cat", "/etc/motd"]).code
+    );
+    d.docker(&["create", "--name", "taken", "busybox", "true"])
+        .ok();
+    let out = d.docker(&["create", "--name", "taken", "busybox", "true"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("Conflict. The container name \"/taken\" is already in use by container"),
+        "{}",
+        out.stderr
+    );
+    let out = d.docker(&["create", "--name", "bad name", "busybox", "true"]);
+    assert!(
+        out.stderr.contains("Invalid container name (bad name)"),
+        "{}",
+        out.stderr
+    );
+    let out = d.docker(&["run", "--rm", "no-such-image-here"]);
+    assert_eq!(out.code, 125);
+}
+
+#[test]
+fn list_filters_and_limits() {
+    let (d, _reg) = Daemon::with_busybox();
+    d.docker(&[
+        "run", "--name", "three", "--label", "tier=db", "busybox", "sh", "-c", "exit 3",
+    ]);
+    d.docker(&["run", "--name", "zero", "busybox", "true"]).ok();
+    d.docker(&[
+        "run", "-d", "--name", "up", "--label", "tier=web", "busybox", "sleep", "100",
+    ])
+    .ok();
+    let names = |args: &[&str]| {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        d.docker(&a)
+            .ok()
+            .stdout
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(names(&[]), "up");
+    assert_eq!(names(&["-a"]), "up,zero,three");
+    assert_eq!(names(&["-a", "--filter", "status=exited"]), "zero,three");
+    assert_eq!(names(&["-a", "--filter", "exited=3"]), "three");
+    assert_eq!(names(&["-a", "--filter", "label=tier"]), "up,three");
+    assert_eq!(names(&["-a", "--filter", "label=tier=web"]), "up");
+    assert_eq!(
+        names(&["-a", "--filter", "ancestor=busybox"]),
+        "up,zero,three"
+    );
+    assert_eq!(names(&["-a", "--filter", "name=ze"]), "zero");
+    assert_eq!(names(&["-a", "--filter", "since=three"]), "up,zero");
+    assert_eq!(names(&["-a", "--filter", "before=up"]), "zero,three");
+    assert_eq!(names(&["-n", "2"]), "up,zero");
+    assert_eq!(names(&["-l"]), "up");
+    let out = d.docker(&["ps", "-a", "--filter", "status=bogus"]);
+    assert!(
+        out.stderr.contains("invalid filter 'status=bogus'"),
+        "{}",
+        out.stderr
+    );
+    let out = d
+        .docker(&["container", "prune", "-f", "--filter", "label=tier"])
+        .ok();
+    assert!(
+        out.stdout.starts_with("Deleted Containers:\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(names(&["-a"]), "up,zero");
+}
+
+#[test]
+fn cpu_limits_and_logs_options() {
+    let (d, _reg) = Daemon::with_busybox();
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--cpus",
+                "0.5",
+                "--cpuset-cpus",
+                "0",
+                "busybox",
+                "cat",
+                "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+                "/sys/fs/cgroup/cpuset/cpuset.cpus",
+            ])
+            .ok();
+        assert_eq!(out.stdout, "50000\n100000\n0\n");
+    }
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done",
+    ])
+    .ok();
+    // -f follows until the container exits.
+    let out = d.docker(&["logs", "-f", "talker"]).ok();
+    assert_eq!(out.stdout, "line1\nline2\nline3\nline4\nline5\n");
+    assert_eq!(
+        d.docker(&["logs", "--tail", "2", "talker"]).ok().stdout,
+        "line4\nline5\n"
+    );
+    let out = d.docker(&["logs", "-t", "--tail", "1", "talker"]).ok();
+    assert!(
+        out.stdout.ends_with(" line5\n") && out.stdout.starts_with("20"),
+        "{}",
+        out.stdout
+    );
+    let future = d
+        .docker(&["logs", "--since", "2999-01-01T00:00:00Z", "talker"])
+        .ok();
+    assert_eq!(future.stdout, "");
+    let past = d
+        .docker(&["logs", "--until", "2000-01-01T00:00:00Z", "talker"])
+        .ok();
+    assert_eq!(past.stdout, "");
+}
