@@ -79,3 +79,31 @@ pub fn unmount_under(dir: &std::path::Path) {
         unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
     }
 }
+
+/// Polls `cond` every 50 ms for up to 20 s; panics naming `what` if it never holds.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The STATUS column `docker ps -a` shows for the container named exactly `name`.
+pub fn status(d: &Daemon, name: &str) -> String {
+    d.docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name=^{name}$"),
+        "--format",
+        "{{.Status}}",
+    ])
+    .ok()
+    .stdout
+    .trim()
+    .to_string()
+}

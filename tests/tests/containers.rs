@@ -1,35 +1,9 @@
 //! Containers on the real kernel, driven with the real docker CLI: run, the lifecycle verbs,
 //! both runtimes, logs, isolation and limits, and what survives a daemon or shim crash.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_tests::{mounts_under, Daemon};
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn status(d: &Daemon, name: &str) -> String {
-    d.docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        &format!("name=^{name}$"),
-        "--format",
-        "{{.Status}}",
-    ])
-    .ok()
-    .stdout
-    .trim()
-    .to_string()
-}
+use berth_tests::{mounts_under, status, wait_until, Daemon};
 
 fn inspect(d: &Daemon, name: &str, format: &str) -> String {
     d.docker(&["inspect", "--format", format, name])

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_tests::Daemon;
+use berth_tests::{status, Daemon};
 
 /// A tmux server of this test's own, so tests never see each other's windows.
 struct Tmux {
@@ -77,21 +77,6 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         self.run(&["kill-server"]);
     }
-}
-
-fn status(d: &Daemon, name: &str) -> String {
-    d.docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        &format!("name=^{name}$"),
-        "--format",
-        "{{.Status}}",
-    ])
-    .ok()
-    .stdout
-    .trim()
-    .to_string()
 }
 
 #[test]

@@ -11,7 +11,7 @@ use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
-use crate::runtime::{ExecProcess, Runtime, RuntimeError, Stdio};
+use crate::runtime::{read_pid, ExecProcess, Runtime, RuntimeError, Stdio};
 
 pub struct Builtin {
     root: PathBuf,
@@ -81,13 +81,6 @@ fn failed(e: impl std::error::Error) -> RuntimeError {
         );
     }
     RuntimeError::Failed(msg)
-}
-
-fn read_pid(pid_file: &Path) -> Result<i32, RuntimeError> {
-    std::fs::read_to_string(pid_file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| RuntimeError::Failed(format!("no pid in {}", pid_file.display())))
 }
 
 impl Runtime for Builtin {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio as ProcStdio};
 
-use crate::runtime::{ExecProcess, Runtime, RuntimeError, Stdio};
+use crate::runtime::{read_pid, ExecProcess, Runtime, RuntimeError, Stdio};
 
 pub struct OciCli {
     name: String,
@@ -89,13 +89,6 @@ fn last_error(log: &Path) -> Option<String> {
         .filter(|v| matches!(v["level"].as_str(), Some("error" | "fatal")))
         .filter_map(|v| v["msg"].as_str().map(str::to_string))
         .last()
-}
-
-fn read_pid(pid_file: &Path) -> Result<i32, RuntimeError> {
-    std::fs::read_to_string(pid_file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| RuntimeError::Failed(format!("no pid in {}", pid_file.display())))
 }
 
 impl Runtime for OciCli {

@@ -89,3 +89,11 @@ pub trait Runtime {
     /// Removes the runtime's state and the container's cgroup; `force` kills what still runs.
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
 }
+
+/// The pid a runtime wrote to its `--pid-file`.
+pub(crate) fn read_pid(pid_file: &Path) -> Result<i32, RuntimeError> {
+    std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| RuntimeError::Failed(format!("no pid in {}", pid_file.display())))
+}
