@@ -3,8 +3,10 @@
 
 pub mod attach;
 pub mod config;
+mod control;
 pub mod error;
 pub mod events;
+mod exits;
 mod lifecycle;
 pub mod names;
 pub mod process;

@@ -1,0 +1,217 @@
+//! The verbs on a running container: stop, kill, pause and unpause, restart, resize.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_runtime::shim::client::ShimError;
+use berth_runtime::shim::protocol::Request;
+use chrono::Utc;
+
+use crate::error::ContainerError;
+use crate::service::ContainerService;
+use crate::signal::parse_signal;
+
+/// Docker's default time between the stop signal and SIGKILL.
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+impl ContainerService {
+    /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after `timeout` seconds.
+    pub async fn stop(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<(), ContainerError> {
+        let id = self.get(key)?.id;
+        let lock = self.op_lock(&id);
+        let _g = lock.lock().await;
+        self.stop_locked(&id, timeout, signal).await
+    }
+
+    async fn stop_locked(
+        self: &Arc<Self>,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<(), ContainerError> {
+        let c = self.get(id)?;
+        if c.state.restarting {
+            // Waiting to be restarted: cancelling the restart is the stop.
+            let c = self.update(id, |c| {
+                c.manually_stopped = true;
+                let code = c.state.exit_code;
+                c.state.set_exited(code, false, "", Utc::now());
+            });
+            if let Some(c) = c {
+                self.emit(&c, "stop", &[]);
+            }
+            return Ok(());
+        }
+        if !c.state.running {
+            return Err(ContainerError::NotModified);
+        }
+        self.update(id, |c| c.manually_stopped = true);
+        let sig_name = signal
+            .map(str::to_string)
+            .or(c.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".into());
+        let sig = parse_signal(&sig_name)
+            .ok_or_else(|| ContainerError::Invalid(format!("Invalid signal: {sig_name}")))?;
+        let timeout = timeout
+            .or(c.config.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        if c.state.paused {
+            let _ = self.shim(id).call(&Request::Resume).await;
+        }
+        let wait = if timeout < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(timeout as u64))
+        };
+        let exited = self.kill_and_wait(id, sig, wait).await?;
+        if !exited {
+            self.kill_and_wait(id, 9, None).await?;
+        }
+        if let Ok(c) = self.get(id) {
+            self.emit(&c, "stop", &[]);
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` and waits up to `wait` (forever if `None`) for the exit to be recorded.
+    /// Returns whether it exited.
+    pub(crate) async fn kill_and_wait(
+        &self,
+        id: &str,
+        signal: i32,
+        wait: Option<Duration>,
+    ) -> Result<bool, ContainerError> {
+        let mut progress = self.progress(id);
+        let before = progress.borrow().exits;
+        match self.shim(id).call(&Request::Kill { signal }).await {
+            Ok(_) => {}
+            Err(ShimError::Gone { .. }) => {}
+            Err(e) => return Err(ContainerError::Start(e.to_string())),
+        }
+        let exited = async {
+            while progress.borrow_and_update().exits == before && !progress.borrow().removed {
+                if progress.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        match wait {
+            None => {
+                exited.await;
+                Ok(true)
+            }
+            Some(d) => Ok(tokio::time::timeout(d, exited).await.is_ok()),
+        }
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(
+        self: &Arc<Self>,
+        key: &str,
+        signal: Option<&str>,
+    ) -> Result<(), ContainerError> {
+        let c = self.get(key)?;
+        let name = signal.unwrap_or("SIGKILL");
+        let sig = parse_signal(name)
+            .ok_or_else(|| ContainerError::Invalid(format!("Invalid signal: {name}")))?;
+        if !c.state.running || c.state.restarting {
+            return Err(ContainerError::Conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                c.bare_name(),
+                c.id
+            )));
+        }
+        if sig == 9 || sig == 15 || sig == 2 {
+            self.update(&c.id, |c| c.manually_stopped = true);
+        }
+        self.emit(&c, "kill", &[("signal", sig.to_string())]);
+        self.shim(&c.id)
+            .call(&Request::Kill { signal: sig })
+            .await
+            .map_err(|e| ContainerError::Start(e.to_string()))?;
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/pause` and `/unpause`.
+    pub async fn set_paused(
+        self: &Arc<Self>,
+        key: &str,
+        pause: bool,
+    ) -> Result<(), ContainerError> {
+        let c = self.get(key)?;
+        if !c.state.running || c.state.restarting {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        if pause && c.state.paused {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is already paused",
+                c.id
+            )));
+        }
+        if !pause && !c.state.paused {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not paused",
+                c.id
+            )));
+        }
+        let req = if pause {
+            Request::Pause
+        } else {
+            Request::Resume
+        };
+        self.shim(&c.id)
+            .call(&req)
+            .await
+            .map_err(|e| ContainerError::Start(e.to_string()))?;
+        if let Some(c) = self.update(&c.id, |c| c.state.set_paused(pause)) {
+            self.emit(&c, if pause { "pause" } else { "unpause" }, &[]);
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn restart(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<(), ContainerError> {
+        let id = self.get(key)?.id;
+        let lock = self.op_lock(&id);
+        let _g = lock.lock().await;
+        match self.stop_locked(&id, timeout, signal).await {
+            Ok(()) | Err(ContainerError::NotModified) => {}
+            Err(e) => return Err(e),
+        }
+        self.update(&id, |c| c.manually_stopped = false);
+        self.run(&id).await?;
+        if let Ok(c) = self.get(&id) {
+            self.emit(&c, "restart", &[]);
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub async fn resize(&self, key: &str, height: u16, width: u16) -> Result<(), ContainerError> {
+        let c = self.get(key)?;
+        if !c.state.running {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        self.shim(&c.id)
+            .call(&Request::Resize { height, width })
+            .await
+            .map_err(|e| ContainerError::Start(e.to_string()))?;
+        Ok(())
+    }
+}

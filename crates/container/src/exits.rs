@@ -1,0 +1,196 @@
+//! What happens when a container's program ends: the shim's answer (or its absence), the
+//! record, `--rm` and restart policies; and picking containers up again after a daemon restart.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_runtime::shim::client::Shim;
+use berth_runtime::shim::protocol::{ExitInfo, Request};
+use berth_runtime::shim::{read_exit, ShimConfig};
+use chrono::Utc;
+
+use crate::rootfs;
+use crate::service::ContainerService;
+use crate::state::{self, ContainerStatus};
+
+impl ContainerService {
+    /// Waits for the shim's word on the exit, whatever happens to the shim.
+    pub(crate) async fn monitor(self: Arc<Self>, id: String, shim: Shim, started: Instant) {
+        let exit = match shim.wait().await {
+            Ok(exit) => exit,
+            Err(e) => {
+                let state_dir = self.paths.state_dir(&id);
+                match read_exit(&state_dir) {
+                    Some(exit) => exit,
+                    None => {
+                        tracing::warn!(id, error = %e, "shim gone without recording an exit; killing what is left");
+                        self.cleanup_orphan(&id).await;
+                        self.handle_exit(
+                            &id,
+                            lost_shim_exit(),
+                            "container shim exited unexpectedly",
+                            started.elapsed(),
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        self.handle_exit(&id, exit, "", started.elapsed());
+    }
+
+    /// Kills and deletes a container whose shim died, through a one-off shim process (the
+    /// builtin runtime must not run inside the multi-threaded daemon).
+    async fn cleanup_orphan(&self, id: &str) {
+        let cfg_file = ShimConfig::config_file(&self.paths.state_dir(id));
+        let out = tokio::process::Command::new(&self.exe)
+            .arg("shim")
+            .arg("--delete")
+            .arg(&cfg_file)
+            .output()
+            .await;
+        if let Ok(o) = out {
+            if !o.status.success() {
+                tracing::warn!(id, stderr = %String::from_utf8_lossy(&o.stderr), "deleting orphaned container");
+            }
+        }
+    }
+
+    /// Records an exit, then applies `--rm` and restart policies.
+    fn handle_exit(self: &Arc<Self>, id: &str, exit: ExitInfo, error: &str, ran_for: Duration) {
+        let dir = self.paths.dir(id);
+        if let Err(e) = rootfs::unmount_rootfs(&dir) {
+            tracing::error!(id, error = %e, "unmounting rootfs after exit");
+        }
+        let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
+        if let Err(e) = berth_network::netns::remove(&self.paths.netns_path(id)) {
+            tracing::error!(id, error = %e, "removing network namespace");
+        }
+        let finished = state::parse_timestamp(&exit.finished_at);
+        let Some(c) = self.update(id, |c| {
+            c.state
+                .set_exited(exit.exit_code, exit.oom_killed, error, finished)
+        }) else {
+            return;
+        };
+        if exit.oom_killed {
+            self.emit(&c, "oom", &[]);
+        }
+        self.emit(&c, "die", &[("exitCode", exit.exit_code.to_string())]);
+        self.signal_progress(id, |p| {
+            p.exits += 1;
+            p.exit_code = exit.exit_code;
+            p.error = (!error.is_empty()).then(|| error.to_string());
+        });
+        if c.host_config.auto_remove {
+            let svc = self.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                let lock = svc.op_lock(&id);
+                let _g = lock.lock().await;
+                svc.destroy(&id);
+            });
+            return;
+        }
+        let policy = &c.host_config.restart_policy;
+        if state::should_restart(policy, exit.exit_code, c.manually_stopped, c.restart_count) {
+            let delay = self
+                .restart_backoff
+                .lock()
+                .unwrap()
+                .entry(id.to_string())
+                .or_default()
+                .next_delay(ran_for);
+            self.update(id, |c| c.state.set_restarting());
+            let svc = self.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                svc.policy_restart(&id).await;
+            });
+        }
+    }
+
+    async fn policy_restart(self: &Arc<Self>, id: &str) {
+        let lock = self.op_lock(id);
+        let _g = lock.lock().await;
+        let Ok(c) = self.get(id) else { return };
+        if !c.state.restarting || c.manually_stopped {
+            return;
+        }
+        self.update(id, |c| c.restart_count += 1);
+        if let Err(e) = self.run(id).await {
+            tracing::warn!(id, error = %e, "restart by policy failed");
+        }
+    }
+
+    /// At daemon start: reconnects to the shims of running containers, records the exits of
+    /// those that ended while berthd was away, and applies restart policies.
+    pub async fn recover(self: &Arc<Self>) {
+        for c in self.list() {
+            let id = c.id.clone();
+            let status = c.state.computed_status();
+            if status == ContainerStatus::Removing {
+                self.destroy(&id);
+                continue;
+            }
+            if !matches!(
+                status,
+                ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+            ) {
+                continue;
+            }
+            if c.state.restarting {
+                // Its restart was pending when berthd went down; the daemon-start pass decides.
+                self.update(&id, |c| {
+                    let code = c.state.exit_code;
+                    c.state.set_exited(code, false, "", Utc::now());
+                });
+                continue;
+            }
+            let shim = self.shim(&id);
+            if shim.call(&Request::State).await.is_ok() {
+                tracing::info!(id = %c.short_id(), "reconnected to running container");
+                let svc = self.clone();
+                tokio::spawn(async move { svc.monitor(id, shim, Instant::now()).await });
+                continue;
+            }
+            let (exit, err) = match read_exit(&self.paths.state_dir(&id)) {
+                Some(e) => (e, ""),
+                None => {
+                    self.cleanup_orphan(&id).await;
+                    (lost_shim_exit(), "container shim exited unexpectedly")
+                }
+            };
+            self.handle_exit(&id, exit, err, Duration::from_secs(10));
+        }
+        // Containers Docker would bring back with the daemon.
+        for c in self.list() {
+            let s = &c.state;
+            if c.has_been_started
+                && !s.running
+                && !c.host_config.auto_remove
+                && state::should_start_on_daemon_start(
+                    &c.host_config.restart_policy,
+                    s.exit_code,
+                    c.manually_stopped,
+                    c.restart_count,
+                )
+                && c.host_config.restart_policy.name != "on-failure"
+            {
+                if let Err(e) = self.start(&c.id).await {
+                    tracing::warn!(id = %c.short_id(), error = %e, "restart at daemon start failed");
+                }
+            }
+        }
+    }
+}
+
+/// What is recorded when the shim vanished without writing an exit: killed, as SIGKILL would.
+fn lost_shim_exit() -> ExitInfo {
+    ExitInfo {
+        exit_code: 137,
+        oom_killed: false,
+        finished_at: state::format_timestamp(Utc::now()),
+    }
+}
