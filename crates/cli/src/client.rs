@@ -1,6 +1,6 @@
 //! The Engine API over a unix socket, the way the docker CLI uses it: one `HEAD /_ping` to learn
 //! the daemon's API version, then versioned requests. Built on hyper directly so that streamed
-//! bodies (pull progress, save) and, later, hijacked connections stay in our hands.
+//! bodies (pull progress, save) stay in our hands; hijacked connections are in `hijack.rs`.
 
 use std::path::PathBuf;
 
@@ -28,6 +28,7 @@ pub enum ClientError {
 
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
+#[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
     version: String,
@@ -113,17 +114,26 @@ impl Client {
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| {
-                    v.get("message")
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
-            return Err(ClientError::Daemon { status, message });
+            return Err(daemon_error(status, &bytes));
         }
         Ok(resp)
+    }
+
+    /// The socket this client talks to.
+    pub(crate) fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
+    /// The API version negotiated with the daemon, used as the `/vX.Y` path prefix.
+    pub fn api_version(&self) -> &str {
+        &self.version
+    }
+
+    /// A POST without a body whose answer carries nothing we need (start, stop, kill, …).
+    pub async fn post(&self, path: &str) -> Result<(), ClientError> {
+        let resp = self.request(Method::POST, path, empty(), &[]).await?;
+        let _ = resp.into_body().collect().await;
+        Ok(())
     }
 
     pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, ClientError> {
@@ -149,7 +159,20 @@ impl Client {
     }
 }
 
-async fn read_json(resp: Response<Incoming>) -> Result<serde_json::Value, ClientError> {
+/// The error for a failed response: the daemon's `{"message"}`, or its body as text.
+pub fn daemon_error(status: StatusCode, body: &[u8]) -> ClientError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    ClientError::Daemon { status, message }
+}
+
+pub async fn read_json(resp: Response<Incoming>) -> Result<serde_json::Value, ClientError> {
     let bytes = resp
         .into_body()
         .collect()

@@ -51,6 +51,18 @@ fn save(v: &Value) -> Result<()> {
     Ok(())
 }
 
+/// A string setting of config.json, such as `detachKeys` or `psFormat`.
+pub fn setting(key: &str) -> Option<String> {
+    load()
+        .ok()
+        .and_then(|c| c.get(key).and_then(Value::as_str).map(str::to_string))
+}
+
+/// The `detachKeys` setting, which `--detach-keys` overrides; empty when unset.
+pub fn detach_keys() -> String {
+    setting("detachKeys").unwrap_or_default()
+}
+
 /// The `auths` key for a registry domain (`docker.io` is stored under Docker Hub's old URL).
 pub fn key_for(domain: &str) -> String {
     if domain == "docker.io" {

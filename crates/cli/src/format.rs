@@ -27,9 +27,32 @@ enum Token {
     Ident(String),
 }
 
-/// A parsed Go template.
+/// A parsed Go template. The flag marks a template for list rows (see [`Template::for_rows`]).
 #[derive(Debug, Clone)]
-pub struct Template(Vec<Node>);
+pub struct Template(Vec<Node>, bool);
+
+/// Where an action is evaluated: in a list-row template or not, at the top level or inside a
+/// `range`.
+#[derive(Debug, Clone, Copy)]
+struct Scope {
+    rows: bool,
+    root: bool,
+}
+
+/// The docker CLI's list contexts (containers, images) are Go objects whose methods may take
+/// arguments (`{{.Label "key"}}`). A row here keeps such a method's data under `@Name`: reached
+/// from templates as `.Name "arg"`, left out of `{{json .}}`.
+pub fn strip_methods(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| !k.starts_with('@'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
 
 impl Template {
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
@@ -55,18 +78,26 @@ impl Template {
         pieces.push((false, rest.to_string()));
         let mut iter = pieces.into_iter().peekable();
         let (nodes, term) = parse_nodes(&mut iter)?;
-        if term.is_some() {
-            return Err(TemplateError(format!(
-                "unexpected {{{{{}}}}}",
-                term.unwrap()
-            )));
+        if let Some(term) = term {
+            return Err(TemplateError(format!("unexpected {{{{{term}}}}}")));
         }
-        Ok(Template(nodes))
+        Ok(Template(nodes, false))
+    }
+
+    /// Marks a template as rendering list rows: `{{json .}}` then prints the row as the docker
+    /// CLI marshals its list contexts (methods left out, HTML characters escaped).
+    pub fn for_rows(mut self) -> Template {
+        self.1 = true;
+        self
     }
 
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
         let mut out = String::new();
-        render_nodes(&self.0, data, &mut out)?;
+        let scope = Scope {
+            rows: self.1,
+            root: true,
+        };
+        render_nodes(&self.0, data, &mut out, scope)?;
         Ok(out)
     }
 
@@ -76,8 +107,10 @@ impl Template {
         for n in &self.0 {
             if let Node::Action(tokens) = n {
                 for t in tokens {
-                    if let Token::Field(path) = t {
-                        out.push(path.join("."));
+                    match t {
+                        Token::Field(path) => out.push(path.join(".")),
+                        Token::Dot => out.push(".".into()),
+                        _ => {}
                     }
                 }
             }
@@ -171,7 +204,7 @@ fn tokenize(s: &str) -> Result<Vec<Token>, TemplateError> {
     Ok(out)
 }
 
-fn lookup<'a>(data: &'a Value, path: &[String]) -> Value {
+fn lookup(data: &Value, path: &[String]) -> Value {
     let mut cur = data;
     for p in path {
         match cur.get(p) {
@@ -182,7 +215,7 @@ fn lookup<'a>(data: &'a Value, path: &[String]) -> Value {
     cur.clone()
 }
 
-fn eval(tokens: &[Token], data: &Value) -> Result<Value, TemplateError> {
+fn eval(tokens: &[Token], data: &Value, scope: Scope) -> Result<Value, TemplateError> {
     let arg = |t: &Token| -> Result<Value, TemplateError> {
         Ok(match t {
             Token::Dot => data.clone(),
@@ -197,6 +230,9 @@ fn eval(tokens: &[Token], data: &Value) -> Result<Value, TemplateError> {
             let args: Vec<Value> = tokens[1..].iter().map(arg).collect::<Result<_, _>>()?;
             let first = args.first().cloned().unwrap_or(Value::Null);
             Ok(match f.as_str() {
+                "json" if scope.rows && scope.root && tokens.get(1) == Some(&Token::Dot) => {
+                    Value::String(go_json(&strip_methods(&first)))
+                }
                 "json" => Value::String(serde_json::to_string(&first).unwrap_or_default()),
                 "upper" => Value::String(go_string(&first).to_uppercase()),
                 "lower" => Value::String(go_string(&first).to_lowercase()),
@@ -243,6 +279,27 @@ fn eval(tokens: &[Token], data: &Value) -> Result<Value, TemplateError> {
             })
         }
         Some(t) if tokens.len() == 1 => arg(t),
+        // `.Label "key"`: the docker CLI's list contexts have methods taking a key; here they
+        // are maps on the row (or, in a table header, the column title).
+        Some(Token::Field(p)) if tokens.len() == 2 => {
+            let key = go_string(&arg(&tokens[1])?);
+            let mut method = p.clone();
+            if let Some(last) = method.last_mut() {
+                *last = format!("@{last}");
+            }
+            let v = match lookup(data, p) {
+                Value::Null => lookup(data, &method),
+                v => v,
+            };
+            match v {
+                Value::Object(o) => {
+                    Ok(o.get(&key).cloned().unwrap_or(Value::String(String::new())))
+                }
+                // A table header: docker's shows the argument there.
+                Value::String(_) => Ok(Value::String(key)),
+                _ => Err(TemplateError("can't give argument to non-function".into())),
+            }
+        }
         Some(_) => Err(TemplateError("can't give argument to non-function".into())),
     }
 }
@@ -266,29 +323,38 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
-fn render_nodes(nodes: &[Node], data: &Value, out: &mut String) -> Result<(), TemplateError> {
+fn render_nodes(
+    nodes: &[Node],
+    data: &Value,
+    out: &mut String,
+    scope: Scope,
+) -> Result<(), TemplateError> {
+    let inner = Scope {
+        root: false,
+        ..scope
+    };
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
-            Node::Action(tokens) => out.push_str(&go_string(&eval(tokens, data)?)),
-            Node::Range(tokens, body) => match eval(tokens, data)? {
+            Node::Action(tokens) => out.push_str(&go_string(&eval(tokens, data, scope)?)),
+            Node::Range(tokens, body) => match eval(tokens, data, scope)? {
                 Value::Array(items) => {
                     for item in &items {
-                        render_nodes(body, item, out)?;
+                        render_nodes(body, item, out, inner)?;
                     }
                 }
                 Value::Object(map) => {
                     for v in map.values() {
-                        render_nodes(body, v, out)?;
+                        render_nodes(body, v, out, inner)?;
                     }
                 }
                 _ => {}
             },
             Node::If(tokens, then, otherwise) => {
-                if truthy(&eval(tokens, data)?) {
-                    render_nodes(then, data, out)?;
+                if truthy(&eval(tokens, data, scope)?) {
+                    render_nodes(then, data, out, scope)?;
                 } else {
-                    render_nodes(otherwise, data, out)?;
+                    render_nodes(otherwise, data, out, scope)?;
                 }
             }
         }
@@ -346,6 +412,20 @@ pub fn tabwrite(rows: &[String]) -> String {
 pub enum Output {
     Table(Template),
     Raw(Template),
+    /// `--format json`: each row as Go's `json.Marshal` writes it.
+    Json,
+}
+
+/// JSON as Go's `json.Marshal` writes it: `<`, `>`, `&` and the line/paragraph separators
+/// escaped, as the docker CLI's `--format json` prints them.
+pub fn go_json(v: &Value) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 impl Output {
@@ -353,14 +433,24 @@ impl Output {
     /// per line; `table TEMPLATE` is a table with headers; anything else is a raw template.
     pub fn new(format: Option<&str>, default_table: &str) -> Result<Output, TemplateError> {
         match format.map(str::trim) {
-            None | Some("") | Some("table") => Ok(Output::Table(Template::parse(default_table)?)),
-            Some("json") => Ok(Output::Raw(Template::parse("{{json .}}")?)),
+            None | Some("") | Some("table") => {
+                Ok(Output::Table(Template::parse(default_table)?.for_rows()))
+            }
+            Some("json") => Ok(Output::Json),
             Some(f) => match f.strip_prefix("table") {
                 Some(rest) if rest.starts_with(char::is_whitespace) => Ok(Output::Table(
-                    Template::parse(&unescape(rest.trim_start()))?,
+                    Template::parse(&unescape(rest.trim_start()))?.for_rows(),
                 )),
-                _ => Ok(Output::Raw(Template::parse(&unescape(f))?)),
+                _ => Ok(Output::Raw(Template::parse(&unescape(f))?.for_rows())),
             },
+        }
+    }
+
+    /// The top-level fields the template uses (`ps` asks for sizes only when `.Size` is shown).
+    pub fn fields(&self) -> Vec<String> {
+        match self {
+            Output::Table(t) | Output::Raw(t) => t.fields(),
+            Output::Json => Vec::new(),
         }
     }
 
@@ -371,6 +461,10 @@ impl Output {
         header: impl Fn(&str) -> String,
     ) -> Result<String, TemplateError> {
         match self {
+            Output::Json => Ok(rows
+                .iter()
+                .map(|r| go_json(&strip_methods(r)) + "\n")
+                .collect()),
             Output::Raw(t) => {
                 let mut out = String::new();
                 for r in rows {
@@ -438,6 +532,39 @@ pub fn since(ts: i64) -> String {
     human_duration(chrono::Utc::now().timestamp() - ts) + " ago"
 }
 
+/// Go's `time.Unix(ts, 0).String()` in the local zone: `2024-01-02 15:04:05 +0000 UTC`.
+pub fn go_time_string(ts: i64) -> String {
+    // SAFETY: localtime_r fills a zeroed tm we own; tm_zone points into libc's static zone
+    // data, which outlives this call.
+    unsafe {
+        let t: libc::time_t = ts as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return String::new();
+        }
+        let off = tm.tm_gmtoff;
+        let sign = if off < 0 { '-' } else { '+' };
+        let zone = if tm.tm_zone.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(tm.tm_zone)
+                .to_string_lossy()
+                .into_owned()
+        };
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {sign}{:02}{:02} {zone}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec,
+            off.abs() / 3600,
+            (off.abs() % 3600) / 60
+        )
+    }
+}
+
 /// Docker's `stringutils.Ellipsis`: cut to `max` characters, the last one an ellipsis.
 pub fn ellipsis(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -494,6 +621,11 @@ mod tests {
             o.render(&rows, |f| f.into()).unwrap(),
             "{\"ID\":\"abc\",\"Size\":\"1MB\"}\n"
         );
+        let rows = vec![json!({"Repository": "<none>", "Ports": "a->b & c"})];
+        assert_eq!(
+            o.render(&rows, |f| f.into()).unwrap(),
+            "{\"Repository\":\"\\u003cnone\\u003e\",\"Ports\":\"a-\\u003eb \\u0026 c\"}\n"
+        );
     }
 
     #[test]
@@ -503,5 +635,27 @@ mod tests {
         assert_eq!(human_duration(3 * 86400), "3 days");
         assert_eq!(human_duration(26 * 365 * 86400 + 86400 * 10), "26 years");
         assert_eq!(ellipsis("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn label_lookups_and_local_times() {
+        let v = json!({"@Label": {"k": "v"}, "Ports": "a->b"});
+        let t = |s: &str| Template::parse(s).unwrap().render(&v).unwrap();
+        assert_eq!(t("{{.Label \"k\"}}"), "v");
+        assert_eq!(t("{{.Label \"missing\"}}"), "");
+        let header = json!({"Label": "LABEL"});
+        assert_eq!(
+            Template::parse("{{.Label \"k\"}}")
+                .unwrap()
+                .render(&header)
+                .unwrap(),
+            "k"
+        );
+        let rows = Template::parse("{{json .}}").unwrap().for_rows();
+        assert_eq!(rows.render(&v).unwrap(), "{\"Ports\":\"a-\\u003eb\"}");
+        let plain = Template::parse("{{json .Ports}}").unwrap().for_rows();
+        assert_eq!(plain.render(&v).unwrap(), "\"a->b\"");
+        let s = go_time_string(0);
+        assert!(s.len() >= "1970-01-01 00:00:00 +0000 ".len(), "{s}");
     }
 }

@@ -5,7 +5,13 @@ mod client;
 mod commands;
 mod config;
 mod format;
+mod hijack;
 mod progress;
+mod session;
+mod stdcopy;
+mod timestamp;
+mod tty;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -13,16 +19,24 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
-    let cli = match commands::Cli::try_parse() {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match commands::Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            let _ = e.print();
-            return ExitCode::from(125);
+            return match usage::report(&e, &argv) {
+                None => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                Some((msg, 0)) => {
+                    print!("{msg}");
+                    ExitCode::SUCCESS
+                }
+                Some((msg, code)) => {
+                    eprintln!("{msg}");
+                    ExitCode::from(code)
+                }
+            };
         }
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -35,13 +49,29 @@ fn main() -> ExitCode {
             return ExitCode::from(125);
         }
     };
-    match rt.block_on(commands::run(cli)) {
+    let result = rt.block_on(commands::run(cli));
+    // Tasks still blocked on a socket (a wait we no longer need) must not hold up the exit.
+    rt.shutdown_background();
+    match result {
         Ok(code) => ExitCode::from(code),
+        Err(e) if closed_stdout(&e) => ExitCode::from(141),
         Err(e) => {
-            eprintln!("{}", commands::describe(&e));
-            ExitCode::FAILURE
+            let msg = commands::describe(&e);
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
+            ExitCode::from(commands::exit_code(&e))
         }
     }
+}
+
+/// Streamed output (logs, attach) written to a reader that went away, such as `head`: the
+/// docker CLI dies of SIGPIPE there, silently.
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Output piped into `head` should end berth quietly, as it ends any Unix tool. SIGPIPE stays

@@ -95,12 +95,35 @@ pub async fn pull(client: &Client, a: PullArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Pulls `r` (tag or digest already set), showing progress unless `quiet`.
+/// Pulls `r` (tag or digest already set), showing progress on stdout unless `quiet`.
 pub async fn pull_ref(
     client: &Client,
     r: &ImageRef,
     platform: Option<&str>,
     quiet: bool,
+) -> anyhow::Result<()> {
+    if quiet {
+        pull_to(client, r, platform, &mut std::io::sink(), false).await
+    } else {
+        pull_to(
+            client,
+            r,
+            platform,
+            &mut std::io::stdout(),
+            stdout_is_terminal(),
+        )
+        .await
+    }
+}
+
+/// Pulls `r`, showing progress on `out` (`run` and `create` show it on stderr, keeping stdout
+/// for the container ID); `terminal` selects the in-place progress bars.
+pub async fn pull_to(
+    client: &Client,
+    r: &ImageRef,
+    platform: Option<&str>,
+    mut out: &mut dyn Write,
+    terminal: bool,
 ) -> anyhow::Result<()> {
     let tag = r
         .digest()
@@ -119,16 +142,7 @@ pub async fn pull_ref(
     let resp = client
         .request(Method::POST, &path, empty(), &[("X-Registry-Auth", auth)])
         .await?;
-    if quiet {
-        display(resp.into_body(), &mut std::io::sink(), false).await?;
-    } else {
-        display(
-            resp.into_body(),
-            &mut std::io::stdout(),
-            stdout_is_terminal(),
-        )
-        .await?;
-    }
+    display(resp.into_body(), &mut out, terminal).await?;
     Ok(())
 }
 
@@ -197,19 +211,20 @@ pub struct ListArgs {
     reference: Option<String>,
 }
 
-/// `--filter k=v` flags as the API's filters JSON.
+/// `--filter k=v` flags as the API's filters JSON, in the encoding the docker CLI sends
+/// (`{"name":{"x":true}}`, keys sorted).
 pub fn filters_json(flags: &[String], extra: &[(&str, String)]) -> anyhow::Result<String> {
-    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut m: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
     for f in flags {
         let (k, v) = f
             .split_once('=')
             .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
         m.entry(k.trim().to_lowercase())
             .or_default()
-            .push(v.to_string());
+            .insert(v.to_string(), true);
     }
     for (k, v) in extra {
-        m.entry(k.to_string()).or_default().push(v.clone());
+        m.entry(k.to_string()).or_default().insert(v.clone(), true);
     }
     Ok(serde_json::to_string(&m)?)
 }

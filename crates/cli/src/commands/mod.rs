@@ -1,7 +1,16 @@
 //! The command tree, named and flagged as the docker CLI's, and what each command does.
 
+mod attach;
 mod auth;
+mod container;
 mod image;
+mod logs;
+mod mounts;
+mod netopts;
+mod opts;
+mod parse;
+mod ps;
+mod run;
 mod system;
 
 use clap::{Parser, Subcommand};
@@ -66,6 +75,57 @@ pub enum Command {
     Import(image::ImportArgs),
     /// Return low-level information on Docker objects
     Inspect(system::InspectArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// Create and run a new container from an image
+    #[command(
+        disable_help_flag = true,
+        override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
+    Run(run::RunArgs),
+    /// Create a new container
+    #[command(
+        disable_help_flag = true,
+        override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    #[command(override_usage = "berth start [OPTIONS] CONTAINER [CONTAINER...]")]
+    Start(attach::StartArgs),
+    /// Stop one or more running containers
+    #[command(override_usage = "berth stop [OPTIONS] CONTAINER [CONTAINER...]")]
+    Stop(container::StopArgs),
+    /// Kill one or more running containers
+    #[command(override_usage = "berth kill [OPTIONS] CONTAINER [CONTAINER...]")]
+    Kill(container::KillArgs),
+    /// Restart one or more containers
+    #[command(override_usage = "berth restart [OPTIONS] CONTAINER [CONTAINER...]")]
+    Restart(container::StopArgs),
+    /// Pause all processes within one or more containers
+    #[command(override_usage = "berth pause CONTAINER [CONTAINER...]")]
+    Pause(container::NamesArgs),
+    /// Unpause all processes within one or more containers
+    #[command(override_usage = "berth unpause CONTAINER [CONTAINER...]")]
+    Unpause(container::NamesArgs),
+    /// Remove one or more containers
+    #[command(override_usage = "berth rm [OPTIONS] CONTAINER [CONTAINER...]")]
+    Rm(container::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    #[command(override_usage = "berth wait CONTAINER [CONTAINER...]")]
+    Wait(container::NamesArgs),
+    /// Rename a container
+    #[command(override_usage = "berth rename CONTAINER NEW_NAME")]
+    Rename(container::RenameArgs),
+    /// List containers
+    #[command(override_usage = "berth ps [OPTIONS]")]
+    Ps(ps::PsArgs),
+    /// Fetch the logs of a container
+    #[command(override_usage = "berth logs [OPTIONS] CONTAINER")]
+    Logs(logs::LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    #[command(override_usage = "berth attach [OPTIONS] CONTAINER")]
+    Attach(attach::AttachArgs),
     /// Log in to a registry
     Login(auth::LoginArgs),
     /// Log out from a registry
@@ -101,7 +161,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Import(a) => image::import(&client, a).await,
         Command::Inspect(a) => system::inspect(&client, a).await,
         Command::Login(a) => auth::login(&client, a).await,
+        Command::Container(c) => container::run(&client, c).await,
+        Command::Run(a) => run::run(&client, a).await,
+        Command::Create(a) => run::create(&client, a).await,
+        Command::Start(a) => attach::start(&client, a).await,
+        Command::Stop(a) => container::run(&client, container::ContainerCommand::Stop(a)).await,
+        Command::Kill(a) => container::run(&client, container::ContainerCommand::Kill(a)).await,
+        Command::Restart(a) => {
+            container::run(&client, container::ContainerCommand::Restart(a)).await
+        }
+        Command::Pause(a) => container::run(&client, container::ContainerCommand::Pause(a)).await,
+        Command::Unpause(a) => {
+            container::run(&client, container::ContainerCommand::Unpause(a)).await
+        }
+        Command::Rm(a) => container::run(&client, container::ContainerCommand::Rm(a)).await,
+        Command::Wait(a) => container::run(&client, container::ContainerCommand::Wait(a)).await,
+        Command::Rename(a) => container::run(&client, container::ContainerCommand::Rename(a)).await,
+        Command::Ps(a) => ps::ps(&client, a).await,
+        Command::Logs(a) => logs::logs(&client, a).await,
+        Command::Attach(a) => attach::attach(&client, a).await,
     }
+}
+
+/// A failure that decides its own exit status and exact text (possibly none), as the docker
+/// CLI's `StatusError` does: `run` exits 125/126/127 with "berth: …" and a help hint, a
+/// container's non-zero exit status is passed on silently.
+#[derive(Debug)]
+pub struct StatusError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl std::fmt::Display for StatusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StatusError {}
+
+/// An error that exits with `code` after printing `message` (nothing if it is empty).
+pub fn status_error(code: u8, message: impl Into<String>) -> anyhow::Error {
+    StatusError {
+        message: message.into(),
+        code,
+    }
+    .into()
+}
+
+/// docker's `withHelp`: "berth: <error>" and where to read about the command.
+pub fn with_help(message: &str, command: &str) -> String {
+    format!("berth: {message}\n\nRun 'berth {command} --help' for more information")
 }
 
 /// The message printed for an error, as the docker CLI words it.
@@ -109,7 +219,20 @@ pub fn describe(e: &anyhow::Error) -> String {
     if let Some(ce) = e.downcast_ref::<ClientError>() {
         return ce.to_string();
     }
+    if let Some(se) = e.downcast_ref::<StatusError>() {
+        return se.message.clone();
+    }
     format!("{e:#}")
+}
+
+/// The exit status for an error: its own for a [`StatusError`], 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<StatusError>().map_or(1, |s| s.code)
+}
+
+/// A container exit status as a process exit status (-1 becomes 255, as `os.Exit(-1)` does).
+pub fn exit_status(code: i64) -> u8 {
+    code.rem_euclid(256) as u8
 }
 
 /// Errors collected over several arguments (rmi a b c): reported together at the end.

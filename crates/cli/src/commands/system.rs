@@ -175,35 +175,94 @@ pub fn print_inspect(items: &[Value], format: Option<&str>) -> anyhow::Result<()
     Ok(())
 }
 
+/// The object types `inspect --type` accepts, in docker's order.
+const INSPECT_TYPES: [&str; 10] = [
+    "config",
+    "container",
+    "image",
+    "network",
+    "node",
+    "plugin",
+    "secret",
+    "service",
+    "task",
+    "volume",
+];
+
+/// Where each type is inspected, in the order `inspect` without `--type` tries them, and
+/// whether it is a swarm object (tried only on a swarm manager).
+const INSPECT_PATHS: [(&str, &str, bool); 10] = [
+    ("container", "/containers/{}/json", false),
+    ("image", "/images/{}/json", false),
+    ("network", "/networks/{}", false),
+    ("volume", "/volumes/{}", false),
+    ("service", "/services/{}?insertDefaults=false", true),
+    ("task", "/tasks/{}", true),
+    ("node", "/nodes/{}", true),
+    ("plugin", "/plugins/{}/json", false),
+    ("secret", "/secrets/{}", true),
+    ("config", "/configs/{}", true),
+];
+
+/// A miss that lets `inspect` go on to the next type, as docker's `isErrSkippable` decides.
+fn skippable(e: &ClientError) -> bool {
+    let msg = e.to_string();
+    matches!(e, ClientError::Daemon { status, .. } if status.as_u16() == 404)
+        || msg.contains("not supported")
+        || msg.contains("invalid reference format")
+}
+
 pub async fn inspect(client: &Client, args: InspectArgs) -> anyhow::Result<u8> {
-    let _ = args.size;
+    let all_types = format!("\"{}\"", INSPECT_TYPES.join("\", \""));
+    let kind = match args.kind.as_deref() {
+        Some("") => anyhow::bail!("type is empty: must be one of {all_types}"),
+        Some(k) if !INSPECT_TYPES.contains(&k) => {
+            anyhow::bail!("unknown type: {k:?}: must be one of {all_types}")
+        }
+        k => k,
+    };
+    let mut swarm_manager: Option<bool> = None;
     let mut found = Vec::new();
     let mut errors = Vec::new();
-    for name in &args.names {
-        let kinds: Vec<&str> = match args.kind.as_deref() {
-            None => vec!["image"],
-            Some("image") => vec!["image"],
-            Some(other) => anyhow::bail!("\"{other}\" is not a valid value for --type"),
-        };
-        let mut hit = None;
-        for k in kinds {
-            let path = match k {
-                "image" => format!("/images/{name}/json"),
-                _ => unreachable!(),
-            };
+    'names: for name in &args.names {
+        for (t, path, swarm) in INSPECT_PATHS {
+            if kind.is_some_and(|k| k != t) {
+                continue;
+            }
+            if kind.is_none() && swarm {
+                if swarm_manager.is_none() {
+                    swarm_manager = Some(match client.get_json("/info").await {
+                        Ok(i) => i["Swarm"]["ControlAvailable"].as_bool().unwrap_or(false),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            false
+                        }
+                    });
+                }
+                if swarm_manager == Some(false) {
+                    continue;
+                }
+            }
+            let mut path = path.replace("{}", name);
+            if t == "container" && args.size {
+                path.push_str("?size=1");
+            }
             match client.get_json(&path).await {
                 Ok(v) => {
-                    hit = Some(v);
-                    break;
+                    if args.size && t != "container" {
+                        eprintln!("WARNING: --size ignored for {t}");
+                    }
+                    found.push(v);
+                    continue 'names;
                 }
-                Err(ClientError::Daemon { status, .. }) if status.as_u16() == 404 => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) if kind.is_none() && skippable(&e) => continue,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue 'names;
+                }
             }
         }
-        match hit {
-            Some(v) => found.push(v),
-            None => errors.push(format!("Error: No such object: {name}")),
-        }
+        errors.push(format!("Error: No such object: {name}"));
     }
     print_inspect(&found, args.format.as_deref())?;
     Ok(super::report(errors))
