@@ -20,14 +20,6 @@ pub const DEFAULT_PATH_ENV: &str =
 pub enum ProcessError {
     #[error("no command specified")]
     NoCommand,
-    /// The CLI prefixes env-file errors with `invalid env file (<path>): `; callers add that.
-    #[error("no variable name on line '{0}'")]
-    EnvFileNoName(String),
-    #[error("variable '{0}' contains whitespaces")]
-    EnvFileWhitespace(String),
-    /// Go's bufio.Scanner limit, which is what bounds an env-file line in the docker CLI.
-    #[error("bufio.Scanner: token too long")]
-    EnvFileLineTooLong,
     #[error("unable to find user {0}: no matching entries in passwd file")]
     UnknownUser(String),
     #[error("unable to find group {0}: no matching entries in group file")]
@@ -200,50 +192,8 @@ pub fn process_env(config_env: &[String], hostname: &str, home: &str, tty: bool)
     out
 }
 
-/// Go's bufio.Scanner default maximum token size, which bounds env-file and passwd lines in Docker.
+/// Go's bufio.Scanner default maximum token size, which bounds passwd lines in runc.
 const SCANNER_MAX_TOKEN: usize = 64 * 1024;
-
-/// Parse an `--env-file` as the docker CLI does (its `kvfile` package): leading whitespace trimmed,
-/// blank lines and `#` lines skipped, `KEY=VALUE` kept verbatim (quotes and trailing whitespace are
-/// part of the value), bare `KEY` replaced by `KEY=<value>` from `lookup` or omitted when `lookup`
-/// has none.
-pub fn parse_env_file(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Vec<String>, ProcessError> {
-    let mut out = Vec::new();
-    for (n, raw) in text.split('\n').enumerate() {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if raw.len() >= SCANNER_MAX_TOKEN {
-            return Err(ProcessError::EnvFileLineTooLong);
-        }
-        let raw = if n == 0 {
-            raw.strip_prefix('\u{feff}').unwrap_or(raw)
-        } else {
-            raw
-        };
-        let line = raw.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, has_value) = match line.split_once('=') {
-            Some((k, _)) => (k, true),
-            None => (line, false),
-        };
-        if key.is_empty() {
-            return Err(ProcessError::EnvFileNoName(line.to_string()));
-        }
-        if key.contains([' ', '\t']) {
-            return Err(ProcessError::EnvFileWhitespace(key.to_string()));
-        }
-        if has_value {
-            out.push(line.to_string());
-        } else if let Some(value) = lookup(key) {
-            out.push(format!("{key}={value}"));
-        }
-    }
-    Ok(out)
-}
 
 /// The identity a container process runs as, resolved against the container's own files.
 #[derive(Debug, Clone, PartialEq, Eq)]

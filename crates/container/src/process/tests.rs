@@ -127,35 +127,6 @@ fn process_env_order_and_overrides() {
     assert_eq!(env, v(&[DEFAULT_PATH_ENV, "HOSTNAME=h", "OK=1", "HOME=/"]));
 }
 
-#[test]
-fn env_file_parsing() {
-    let lookup = |key: &str| (key == "DEFINED_VAR").then(|| "defined-value".to_string());
-    let text = "# comment=\nVAR=VAR_VALUE\nEMPTY_VAR=\nUNDEFINED_VAR\nDEFINED_VAR\n";
-    let want = ["VAR=VAR_VALUE", "EMPTY_VAR=", "DEFINED_VAR=defined-value"];
-    assert_eq!(parse_env_file(text, lookup).unwrap(), v(&want));
-
-    let text = "\u{feff}foo=bar\n    baz=quux\r\n# c\n\n_x=\"quoted\"  \nand=working too\n    \t  ";
-    let want = ["foo=bar", "baz=quux", "_x=\"quoted\"  ", "and=working too"];
-    assert_eq!(parse_env_file(text, |_| None).unwrap(), v(&want));
-    assert!(parse_env_file("", |_| None).unwrap().is_empty());
-
-    let err = |text: &str| parse_env_file(text, |_| None).unwrap_err().to_string();
-    assert_eq!(
-        err("foo=bar\n    f   =quux\n"),
-        "variable 'f   ' contains whitespaces"
-    );
-    assert_eq!(
-        err("first line\nanother"),
-        "variable 'first line' contains whitespaces"
-    );
-    assert_eq!(
-        err("=blank names"),
-        "no variable name on line '=blank names'"
-    );
-    let long = format!("foo={}", "a".repeat(SCANNER_MAX_TOKEN + 42));
-    assert_eq!(err(&long), "bufio.Scanner: token too long");
-}
-
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
     daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
     app:x:1000:1000:App:/home/app:/bin/sh\n\
