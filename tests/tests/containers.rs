@@ -694,7 +694,12 @@ fn run_pulls_missing_images_and_names_are_unique() {
         "{}",
         out.stderr
     );
-    let out = d.docker(&["run", "--rm", "no-such-image-here"]);
+    // Missing from the local registry too (a bare name would send the pull to Docker Hub).
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        &format!("{}/library/no-such-image-here", reg.addr),
+    ]);
     assert_eq!(out.code, 125);
 }
 
@@ -805,4 +810,53 @@ fn cpu_limits_and_logs_options() {
         .docker(&["logs", "--until", "2000-01-01T00:00:00Z", "talker"])
         .ok();
     assert_eq!(past.stdout, "");
+}
+
+#[test]
+fn privileges_capabilities_and_proc() {
+    let (d, _reg) = Daemon::with_busybox();
+    for runtime in ["builtin", "runc"] {
+        let run = |args: &[&str]| {
+            let mut a = vec!["run", "--rm", "--runtime", runtime];
+            a.extend_from_slice(args);
+            d.docker(&a)
+        };
+        // Docker's 14 default capabilities.
+        let out = run(&["busybox", "grep", "CapEff", "/proc/self/status"]).ok();
+        assert_eq!(out.stdout, "CapEff:\t00000000a80425fb\n");
+        let out = run(&["--cap-drop", "CHOWN", "busybox", "sh", "-c", "chown 5 /tmp"]);
+        assert!(
+            out.stderr.contains("Operation not permitted"),
+            "{}",
+            out.stderr
+        );
+        let out = run(&["--privileged", "busybox", "sh", "-c", "mount -t tmpfs t /tmp && echo mounted; test -e /dev/loop0 -o -e /dev/vda -o -e /dev/sda && echo devices"]).ok();
+        assert_eq!(out.stdout, "mounted\ndevices\n");
+        let out = run(&["busybox", "sh", "-c", "echo 1 > /proc/sys/vm/drop_caches"]);
+        assert!(
+            out.stderr.contains("Read-only file system"),
+            "{}",
+            out.stderr
+        );
+        let out = run(&[
+            "--shm-size",
+            "16m",
+            "busybox",
+            "sh",
+            "-c",
+            "df -k /dev/shm | tail -1",
+        ])
+        .ok();
+        assert!(
+            out.stdout.split_whitespace().nth(1) == Some("16384"),
+            "{}",
+            out.stdout
+        );
+        let out = run(&["--cap-add", "NOT_A_CAP", "busybox", "true"]);
+        assert!(
+            out.stderr.contains("unknown capability: \"CAP_NOT_A_CAP\""),
+            "{}",
+            out.stderr
+        );
+    }
 }
