@@ -50,6 +50,37 @@ pub fn router(state: SharedState) -> Router {
         .route("/containers/{id}/attach", post(container_io::attach))
         .route("/containers/{id}/logs", get(container_io::logs))
         .route("/containers/{id}", delete(containers::delete))
+        .route("/containers/{id}/exec", post(system::no_exec))
+        .route("/exec/{*rest}", get(system::no_exec).post(system::no_exec))
+        .route("/containers/{id}/top", get(system::no_top))
+        .route("/containers/{id}/stats", get(system::no_stats))
+        .route(
+            "/containers/{id}/archive",
+            get(system::no_archive)
+                .head(system::no_archive)
+                .put(system::no_archive),
+        )
+        .route("/containers/{id}/export", get(system::no_export))
+        .route("/containers/{id}/changes", get(system::no_changes))
+        .route("/containers/{id}/update", post(system::no_update))
+        .route("/commit", post(system::no_commit))
+        .route("/build", post(system::no_build))
+        .route("/build/prune", post(system::no_build))
+        .route("/networks", get(system::no_networks))
+        .route("/networks/create", post(system::no_networks))
+        .route("/networks/prune", post(system::no_networks))
+        .route(
+            "/networks/{id}",
+            get(system::network_not_found).delete(system::no_networks),
+        )
+        .route("/networks/{id}/{action}", post(system::no_networks))
+        .route("/volumes", get(system::no_volumes))
+        .route("/volumes/create", post(system::no_volumes))
+        .route("/volumes/prune", post(system::no_volumes))
+        .route(
+            "/volumes/{name}",
+            get(system::volume_not_found).delete(system::no_volumes),
+        )
         .route("/plugins/{*rest}", get(system::plugin_missing))
         .route("/swarm", get(system::not_swarm))
         .route("/nodes", get(system::not_swarm))

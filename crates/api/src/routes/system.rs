@@ -140,3 +140,50 @@ pub async fn not_swarm() -> ApiError {
 pub async fn not_implemented() -> ApiError {
     ApiError::not_implemented("BuildKit sessions")
 }
+
+/// What a known endpoint berth does not serve yet says, naming the feature.
+fn missing(what: &str) -> ApiError {
+    ApiError::not_implemented(what)
+}
+
+pub async fn no_exec() -> ApiError {
+    missing("exec")
+}
+pub async fn no_top() -> ApiError {
+    missing("top")
+}
+pub async fn no_stats() -> ApiError {
+    missing("stats")
+}
+pub async fn no_archive() -> ApiError {
+    missing("copying files (cp)")
+}
+pub async fn no_export() -> ApiError {
+    missing("container export")
+}
+pub async fn no_changes() -> ApiError {
+    missing("container diff")
+}
+pub async fn no_update() -> ApiError {
+    missing("container update")
+}
+pub async fn no_commit() -> ApiError {
+    missing("commit")
+}
+pub async fn no_build() -> ApiError {
+    missing("build")
+}
+pub async fn no_networks() -> ApiError {
+    missing("network management")
+}
+pub async fn no_volumes() -> ApiError {
+    missing("volume management")
+}
+
+/// Inspect probes of the docker CLI go on to the next object type only after a 404.
+pub async fn network_not_found(axum::extract::Path(id): axum::extract::Path<String>) -> ApiError {
+    ApiError::not_found(format!("network {id} not found"))
+}
+pub async fn volume_not_found(axum::extract::Path(name): axum::extract::Path<String>) -> ApiError {
+    ApiError::not_found(format!("get {name}: no such volume"))
+}
