@@ -425,7 +425,19 @@ fn running_containers_survive_a_daemon_crash() {
     wait_until("more output after the restart", || {
         d.docker(&["logs", "keeper"]).stdout.lines().count() > before + 2
     });
+    // Attach works on a re-adopted container, and sees it end.
+    let mut attach = std::process::Command::new("docker")
+        .args(["attach", "--no-stdin", "keeper"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.config_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
     d.docker(&["stop", "keeper"]).ok();
+    let attached = attach.wait_with_output().unwrap();
+    assert!(attached.status.success());
+    assert!(String::from_utf8_lossy(&attached.stdout).contains("tick "));
     assert!(
         status(&d, "keeper").starts_with("Exited (0) "),
         "{}",
