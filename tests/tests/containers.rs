@@ -897,3 +897,59 @@ fn commands_not_built_yet_say_so() {
     let out = d.docker(&["inspect", "nosuch"]);
     assert_eq!(out.stderr.trim(), "Error: No such object: nosuch");
 }
+
+#[test]
+fn a_crash_looping_container_can_be_stopped_and_removed() {
+    let (d, _reg) = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ])
+    .ok();
+    wait_until("a few restarts", || {
+        inspect(&d, "loop", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 3
+    });
+    d.docker(&["rm", "-f", "loop"]).ok();
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "loop2",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 2",
+    ])
+    .ok();
+    wait_until("a restart", || {
+        inspect(&d, "loop2", "{{.RestartCount}}") != "0"
+    });
+    d.docker(&["stop", "loop2"]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        status(&d, "loop2").starts_with("Exited (2)"),
+        "{}",
+        status(&d, "loop2")
+    );
+    let count = inspect(&d, "loop2", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        inspect(&d, "loop2", "{{.RestartCount}}"),
+        count,
+        "a stopped container stays stopped"
+    );
+}

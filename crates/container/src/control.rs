@@ -3,13 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_runtime::shim::client::ShimError;
 use berth_runtime::shim::protocol::Request;
 use chrono::Utc;
 
 use crate::error::ContainerError;
 use crate::service::ContainerService;
 use crate::signal::parse_signal;
+
+/// How long to wait for the exit of a container whose shim no longer answers.
+const GONE_GRACE: Duration = Duration::from_secs(5);
 
 /// Docker's default time between the stop signal and SIGKILL.
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
@@ -88,9 +90,12 @@ impl ContainerService {
     ) -> Result<bool, ContainerError> {
         let mut progress = self.progress(id);
         let before = progress.borrow().exits;
+        let mut wait = wait;
         match self.shim(id).call(&Request::Kill { signal }).await {
             Ok(_) => {}
-            Err(ShimError::Gone { .. }) => {}
+            // The shim is going or gone: its monitor records the exit any moment now; if none
+            // comes, the caller must not hang on it.
+            Err(e) if e.is_gone() => wait = Some(wait.map_or(GONE_GRACE, |w| w.min(GONE_GRACE))),
             Err(e) => return Err(ContainerError::Start(e.to_string())),
         }
         let exited = async {
@@ -133,7 +138,18 @@ impl ContainerService {
         self.shim(&c.id)
             .call(&Request::Kill { signal: sig })
             .await
-            .map_err(|e| ContainerError::Start(e.to_string()))?;
+            .map_err(|e| {
+                if e.is_gone() {
+                    // It ended between the check above and the signal.
+                    ContainerError::Conflict(format!(
+                        "Cannot kill container: {}: Container {} is not running",
+                        c.bare_name(),
+                        c.id
+                    ))
+                } else {
+                    ContainerError::Start(e.to_string())
+                }
+            })?;
         Ok(())
     }
 

@@ -353,7 +353,10 @@ impl ContainerService {
                     .call(&berth_runtime::shim::protocol::Request::Resume)
                     .await;
             }
-            self.kill_and_wait(&c.id, 9, None).await?;
+            // A container waiting for its policy restart has no process to kill.
+            if status != ContainerStatus::Restarting {
+                self.kill_and_wait(&c.id, 9, None).await?;
+            }
         }
         self.destroy(&c.id);
         Ok(())

@@ -25,6 +25,22 @@ pub enum ShimError {
     Io(#[from] std::io::Error),
 }
 
+impl ShimError {
+    /// Whether the shim is gone or on its way out (the container's process has ended), as
+    /// opposed to refusing the request.
+    pub fn is_gone(&self) -> bool {
+        use std::io::ErrorKind::*;
+        match self {
+            ShimError::Gone { .. } => true,
+            ShimError::Io(e) => matches!(
+                e.kind(),
+                ConnectionReset | ConnectionRefused | BrokenPipe | UnexpectedEof | NotFound
+            ),
+            ShimError::Runtime(_) => false,
+        }
+    }
+}
+
 /// Starts the shim for a container and waits until it has created it; returns the pid of
 /// the container's first process. `exe` is berthd's own executable.
 pub async fn spawn(exe: &Path, cfg: &ShimConfig) -> Result<i32, ShimError> {
