@@ -459,3 +459,46 @@ fn kill_during_pull_leaves_a_consistent_store() {
         .stdout;
     assert_eq!(id.trim(), imgs.ids["busybox:latest"]);
 }
+
+#[test]
+fn pull_all_tags_of_a_repository() {
+    let (reg, _imgs) = berth_tests::registry_with_images();
+    let d = berth_tests::Daemon::start();
+    let repo = format!("{}/library/compressed", reg.addr);
+    let out = d.docker(&["pull", "--all-tags", &repo]).ok();
+    assert!(
+        out.stdout
+            .contains("plain: Pulling from library/compressed\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("zstd: Pulling from library/compressed\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.ends_with(&format!(
+            "Status: Downloaded newer image for {repo}\n{repo}\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    let tags = d
+        .docker(&["images", "--format", "{{.Tag}}", &repo])
+        .ok()
+        .stdout;
+    assert_eq!(tags, "plain\nzstd\n");
+    let again = d.docker(&["pull", "-a", &repo]).ok();
+    assert!(
+        again
+            .stdout
+            .contains(&format!("Status: Image is up to date for {repo}\n")),
+        "{}",
+        again.stdout
+    );
+    let out = d.docker(&["pull", "-a", &format!("{}/library/nosuch", reg.addr)]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("not found"), "{}", out.stderr);
+}

@@ -451,6 +451,45 @@ impl<'a> Session<'a> {
         })
     }
 
+    /// The repository's tags (`GET /v2/<name>/tags/list`), following `Link` pages.
+    pub async fn list_tags(&self, image: &ImageRef) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url("tags/list");
+        let mut tags = Vec::new();
+        // A registry that pages forever is cut off rather than followed.
+        for _ in 0..1000 {
+            let resp = self.send(Method::GET, &url, |r| r, &[]).await?;
+            if !resp.status().is_success() {
+                return Err(error_from_response(resp, image, "Get", &url).await);
+            }
+            let next = resp
+                .headers()
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split(';').next())
+                .map(|l| {
+                    l.trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string()
+                });
+            let page: TagList = resp
+                .json()
+                .await
+                .map_err(|e| RegistryError::Other(format!("reading the tag list: {e}")))?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) if !n.is_empty() => url = self.absolute(&n),
+                _ => break,
+            }
+        }
+        Ok(tags)
+    }
+
     /// Starts a blob download at `offset` (a ranged request when non-zero).
     pub async fn get_blob(
         &self,

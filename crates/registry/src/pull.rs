@@ -85,6 +85,16 @@ impl RegistryClient {
     }
 }
 
+/// Docker's last line of a pull: whether anything new arrived for `name`.
+pub fn status_line(updated: bool, name: &str) -> JsonMessage {
+    let status = if updated {
+        "Downloaded newer image for"
+    } else {
+        "Image is up to date for"
+    };
+    JsonMessage::status(format!("Status: {status} {name}"))
+}
+
 /// The image a pull ended with.
 #[derive(Debug, Clone)]
 pub struct PullOutcome {
@@ -101,8 +111,22 @@ impl ResolvedPull<'_> {
     }
 
     /// Downloads what is missing, stores the image and points the reference at it, sending
-    /// progress to `progress` (a closed receiver does not stop the pull).
+    /// progress to `progress` (a closed receiver does not stop the pull), and ends with
+    /// Docker's `Status:` line.
     pub async fn fetch(
+        self,
+        store: Arc<ImageStore>,
+        progress: mpsc::Sender<JsonMessage>,
+    ) -> Result<PullOutcome, RegistryError> {
+        let name = self.reference.familiar();
+        let outcome = self.fetch_image(store, progress.clone()).await?;
+        let _ = progress.send(status_line(outcome.updated, &name)).await;
+        Ok(outcome)
+    }
+
+    /// [`ResolvedPull::fetch`] without the final `Status:` line, for pulls of several tags
+    /// that end with one line for all of them.
+    pub async fn fetch_image(
         self,
         store: Arc<ImageStore>,
         progress: mpsc::Sender<JsonMessage>,
@@ -226,17 +250,6 @@ impl ResolvedPull<'_> {
         let updated = !(existed && jobs.is_empty() && was.as_ref() == Some(&image_id));
         let _ = progress
             .send(JsonMessage::status(format!("Digest: {}", self.top.digest)))
-            .await;
-        let status = if updated {
-            "Downloaded newer image for"
-        } else {
-            "Image is up to date for"
-        };
-        let _ = progress
-            .send(JsonMessage::status(format!(
-                "Status: {status} {}",
-                self.reference.familiar()
-            )))
             .await;
         Ok(PullOutcome {
             image_id,

@@ -7,6 +7,7 @@ use axum::response::Response;
 use berth_image::manifest::Platform;
 use berth_image::progress::JsonMessage;
 use berth_image::ImageRef;
+use berth_registry::pull::status_line;
 use berth_registry::AuthConfig;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -81,15 +82,14 @@ pub async fn create(
             ImageRef::parse(&format!("{}:{tag}", reference.name()))?
         };
     }
-    if reference.tag().is_none() && reference.digest().is_none() {
-        return Err(ApiError::not_implemented(
-            "pulling every tag of a repository (docker pull --all-tags)",
-        ));
-    }
     let platform = match q.platform.as_deref().filter(|p| !p.is_empty()) {
         Some(p) => Some(Platform::parse(p).map_err(|e| ApiError::bad_request(e.to_string()))?),
         None => None,
     };
+    // A name without tag or digest is `docker pull --all-tags`.
+    if reference.tag().is_none() && reference.digest().is_none() {
+        return pull_all_tags(s, reference, registry_auth(&headers), platform).await;
+    }
     pull(s, reference, registry_auth(&headers), platform).await
 }
 
@@ -124,6 +124,49 @@ pub async fn pull(
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ApiError::internal("pull task ended unexpectedly")),
     }
+}
+
+/// Pulls every tag of a repository in turn, each as a pull of its own but with one `Status:`
+/// line at the end, as dockerd does. The tag list is read before answering, so a missing
+/// repository is a plain error.
+async fn pull_all_tags(
+    s: SharedState,
+    repo: ImageRef,
+    auth: Option<AuthConfig>,
+    platform: Option<Platform>,
+) -> ApiResult<Response> {
+    let session = s.registry.session(&repo, auth.clone(), false).await?;
+    let tags = session.list_tags(&repo).await?;
+    drop(session);
+    if tags.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no tags found for {}",
+            repo.familiar()
+        )));
+    }
+    let (tx, rx) = mpsc::channel::<JsonMessage>(64);
+    let gc = s.gc.clone().read_owned().await;
+    tokio::spawn(async move {
+        let _gc = gc;
+        let mut updated = false;
+        for tag in tags {
+            let r = repo.with_tag(&tag);
+            let pulled = match s.registry.resolve(&r, auth.clone(), platform.clone()).await {
+                Ok(resolved) => resolved.fetch_image(s.images.clone(), tx.clone()).await,
+                Err(e) => Err(e),
+            };
+            match pulled {
+                Ok(outcome) => updated |= outcome.updated,
+                Err(e) => {
+                    tracing::warn!(reference = %r, error = %e, "pull failed");
+                    let _ = tx.send(JsonMessage::error(e.to_string())).await;
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(status_line(updated, &repo.familiar())).await;
+    });
+    Ok(json_lines(rx))
 }
 
 /// `docker import`: the body (or, for `fromSrc=URL`, nothing berth fetches yet) is a root
