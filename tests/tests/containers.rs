@@ -426,7 +426,7 @@ fn running_containers_survive_a_daemon_crash() {
         d.docker(&["logs", "keeper"]).stdout.lines().count() > before + 2
     });
     // Attach works on a re-adopted container, and sees it end.
-    let mut attach = std::process::Command::new("docker")
+    let attach = std::process::Command::new("docker")
         .args(["attach", "--no-stdin", "keeper"])
         .env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", d.config_dir())

@@ -22,7 +22,7 @@ use crate::state::{self, ContainerStatus};
 
 impl ContainerService {
     pub(crate) fn shim(&self, id: &str) -> Shim {
-        Shim::new(id, &self.paths.state_dir(id))
+        Shim::new(id, &self.paths.shim_socket(id))
     }
 
     fn runtime_config(&self, c: &Container) -> Result<RuntimeConfig, ContainerError> {
@@ -269,11 +269,8 @@ impl ContainerService {
             open_stdin: c.config.open_stdin,
             stdin_once: c.config.stdin_once,
             cgroups_path: format!("/berth/{}", c.id),
-            console_socket: self
-                .paths
-                .run
-                .join("console")
-                .join(format!("{}.sock", &c.id[..12])),
+            console_socket: self.paths.console_socket(&c.id),
+            socket: self.paths.shim_socket(&c.id),
         })
     }
 

@@ -64,6 +64,8 @@ pub struct Paths {
     pub run: PathBuf,
     /// `<exec-root>/netns`: the network namespaces berthd makes for containers.
     pub netns: PathBuf,
+    /// `<exec-root>/s`: shim and console sockets, on paths short enough for a socket.
+    pub sockets: PathBuf,
 }
 
 impl Paths {
@@ -72,6 +74,16 @@ impl Paths {
     }
     pub fn state_dir(&self, id: &str) -> PathBuf {
         self.run.join(id)
+    }
+    /// The shim's socket: short, since a unix socket path must fit in 108 bytes (the first
+    /// 24 hex digits of an ID are as unique as the whole in practice).
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        self.sockets
+            .join(format!("{}.sock", &id[..24.min(id.len())]))
+    }
+    pub fn console_socket(&self, id: &str) -> PathBuf {
+        self.sockets
+            .join(format!("{}.tty", &id[..24.min(id.len())]))
     }
     pub fn netns_path(&self, id: &str) -> PathBuf {
         self.netns.join(id)
@@ -225,6 +237,7 @@ mod tests {
             data: dir.path().join("c"),
             run: dir.path().join("r"),
             netns: dir.path().join("n"),
+            sockets: dir.path().join("s"),
         };
         let mut r = Records::load(&paths.data).unwrap();
         r.save(&paths, &record("abc123", "/first")).unwrap();

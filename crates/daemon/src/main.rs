@@ -72,6 +72,7 @@ async fn run(cfg: Config) -> Result<()> {
             data: cfg.data_root.join("containers"),
             run: cfg.exec_root.join("containers"),
             netns: cfg.exec_root.join("netns"),
+            sockets: cfg.exec_root.join("s"),
         },
         images.clone(),
         runtimes,

@@ -87,28 +87,29 @@ pub async fn spawn(exe: &Path, cfg: &ShimConfig) -> Result<i32, ShimError> {
     }
 }
 
-/// A running shim, addressed by its state dir.
+/// A running shim, addressed by its socket.
 #[derive(Debug, Clone)]
 pub struct Shim {
     pub id: String,
-    pub state_dir: PathBuf,
+    pub socket: PathBuf,
 }
 
 impl Shim {
-    pub fn new(id: &str, state_dir: &Path) -> Self {
+    pub fn new(id: &str, socket: &Path) -> Self {
         Shim {
             id: id.to_string(),
-            state_dir: state_dir.to_path_buf(),
+            socket: socket.to_path_buf(),
         }
     }
 
     async fn connect(&self, req: &Request) -> Result<UnixStream, ShimError> {
-        let mut conn = UnixStream::connect(ShimConfig::socket(&self.state_dir))
-            .await
-            .map_err(|source| ShimError::Gone {
-                id: self.id.clone(),
-                source,
-            })?;
+        let mut conn =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ShimError::Gone {
+                    id: self.id.clone(),
+                    source,
+                })?;
         let mut b = serde_json::to_vec(req).map_err(std::io::Error::other)?;
         b.push(b'\n');
         conn.write_all(&b).await?;

@@ -38,6 +38,9 @@ pub struct ShimConfig {
     pub stdin_once: bool,
     /// The OCI `cgroupsPath`, to read the OOM-kill counter before the cgroup goes.
     pub cgroups_path: String,
+    /// The shim's socket. Like the console socket it lives on a short path: a unix socket
+    /// path must fit in 108 bytes.
+    pub socket: PathBuf,
     /// Where the runtime hands over the pty master with a TTY. Kept short: a unix socket path
     /// must fit in 108 bytes, and the state dir, named by the full container ID, may not.
     pub console_socket: PathBuf,
@@ -46,9 +49,6 @@ pub struct ShimConfig {
 impl ShimConfig {
     pub fn config_file(state_dir: &Path) -> PathBuf {
         state_dir.join("shim.json")
-    }
-    pub fn socket(state_dir: &Path) -> PathBuf {
-        state_dir.join("shim.sock")
     }
     pub fn exit_file(state_dir: &Path) -> PathBuf {
         state_dir.join("exit.json")

@@ -108,9 +108,12 @@ impl Shim {
         // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes a plain integer argument.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         let sigchld = install_sigchld().map_err(|e| format!("shim: {e}"))?;
-        let sock = ShimConfig::socket(&cfg.state_dir);
+        let sock = cfg.socket.clone();
         let _ = std::fs::remove_file(&sock);
         let _ = std::fs::remove_file(ShimConfig::exit_file(&cfg.state_dir));
+        if let Some(dir) = sock.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
         let listener = UnixListener::bind(&sock)
             .map_err(|e| format!("shim socket {}: {e}", sock.display()))?;
         let log = LogWriter::open(&cfg.log_path)
@@ -389,7 +392,7 @@ impl Shim {
         if let Err(e) = write_exit(&self.cfg.state_dir, &exit) {
             eprintln!("shim: exit file: {e}");
         }
-        let _ = std::fs::remove_file(ShimConfig::socket(&self.cfg.state_dir));
+        let _ = std::fs::remove_file(&self.cfg.socket);
         let reply = Reply {
             pid: self.pid,
             exit: Some(exit),
