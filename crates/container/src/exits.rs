@@ -58,6 +58,7 @@ impl ContainerService {
 
     /// Records an exit, then applies `--rm` and restart policies.
     fn handle_exit(self: &Arc<Self>, id: &str, exit: ExitInfo, error: &str, ran_for: Duration) {
+        let t0 = Instant::now();
         let dir = self.paths.dir(id);
         if let Err(e) = rootfs::unmount_rootfs(&dir) {
             tracing::error!(id, error = %e, "unmounting rootfs after exit");
@@ -77,6 +78,7 @@ impl ContainerService {
             self.emit(&c, "oom", &[]);
         }
         self.emit(&c, "die", &[("exitCode", exit.exit_code.to_string())]);
+        tracing::debug!(id, us = t0.elapsed().as_micros() as u64, "exit recorded");
         self.signal_progress(id, |p| {
             p.exits += 1;
             p.exit_code = exit.exit_code;

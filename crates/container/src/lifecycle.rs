@@ -62,7 +62,9 @@ impl ContainerService {
         let c = self.get(id)?;
         let dir = self.paths.dir(id);
         let state_dir = self.paths.state_dir(id);
+        let t0 = Instant::now();
         let prepared = self.prepare_bundle(&c, &dir, &state_dir);
+        tracing::debug!(id, us = t0.elapsed().as_micros() as u64, "bundle prepared");
         let cfg = match prepared {
             Ok(cfg) => cfg,
             Err(e) => {
@@ -77,6 +79,11 @@ impl ContainerService {
                 return Err(self.start_failed(id, e.to_string()));
             }
         };
+        tracing::debug!(
+            id,
+            us = t0.elapsed().as_micros() as u64,
+            "shim created the container"
+        );
         let shim = self.shim(id);
         self.connect_pending(id, &shim).await;
         if let Err(e) = shim.call(&Request::Start).await {
@@ -93,6 +100,7 @@ impl ContainerService {
                 "container was removed while starting".into(),
             ));
         };
+        tracing::debug!(id, us = t0.elapsed().as_micros() as u64, "started");
         self.emit(&c, "start", &[]);
         let svc = self.clone();
         let id = id.to_string();

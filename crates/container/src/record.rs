@@ -138,10 +138,20 @@ impl Records {
 
     /// Writes a record (temp file, fsync, rename) and keeps it.
     pub fn save(&mut self, paths: &Paths, c: &Container) -> io::Result<()> {
-        let dir = paths.dir(&c.id);
-        std::fs::create_dir_all(&dir)?;
         let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
-        berth_image::atomic_write(&dir.join(RECORD), &bytes)?;
+        berth_image::atomic_write(&paths.dir(&c.id).join(RECORD), &bytes)?;
+        self.by_id.insert(c.id.clone(), c.clone());
+        Ok(())
+    }
+
+    /// Saves a change of state (running, exited, paused, restart count) whole but without
+    /// fsync: after a power loss no container runs any more, and the recovery at start
+    /// corrects whatever state the disk kept; an fsync here would cost every start and stop.
+    pub fn save_state(&mut self, paths: &Paths, c: &Container) -> io::Result<()> {
+        let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
+        let path = paths.dir(&c.id).join(RECORD);
+        let tmp = paths.dir(&c.id).join(format!(".{RECORD}.tmp"));
+        std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &path))?;
         self.by_id.insert(c.id.clone(), c.clone());
         Ok(())
     }

@@ -104,12 +104,12 @@ impl ContainerService {
         })
     }
 
-    /// Changes a record under the lock and saves it; `None` if the container is gone.
+    /// Changes a record's state under the lock and saves it; `None` if the container is gone.
     pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut Container)) -> Option<Container> {
         let mut recs = self.records.lock().unwrap();
         let mut c = recs.get(id)?.clone();
         f(&mut c);
-        if let Err(e) = recs.save(&self.paths, &c) {
+        if let Err(e) = recs.save_state(&self.paths, &c) {
             tracing::error!(id, error = %e, "saving container record");
         }
         Some(c)

@@ -427,9 +427,9 @@ fn install_sigchld() -> io::Result<File> {
 fn write_exit(dir: &Path, exit: &ExitInfo) -> io::Result<()> {
     let path = ShimConfig::exit_file(dir);
     let tmp = dir.join("exit.json.tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec(exit).map_err(io::Error::other)?)?;
-    f.sync_all()?;
+    // Whole (rename) but not fsynced: it must outlive berthd, not the machine; after a reboot
+    // no container is running anyway.
+    std::fs::write(&tmp, serde_json::to_vec(exit).map_err(io::Error::other)?)?;
     std::fs::rename(tmp, path)
 }
 

@@ -6,7 +6,6 @@
 //! seccomp profile, and the same validation messages for bad resource limits.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
@@ -300,23 +299,18 @@ fn build_spec_on(opts: &SpecOptions, host: &Host) -> Result<Spec, SpecError> {
 /// Writes `spec` as `<bundle>/config.json`, atomically: a crash leaves the old file or the
 /// new one, never half of either.
 pub fn write_spec(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
-    let json = serde_json::to_vec_pretty(spec)?;
+    // Compact, and not fsynced: the bundle lives for one run of the container in the exec root
+    // (a tmpfs normally) and is written anew at every start, so it needs to be whole (temp
+    // file and rename), not durable. Every start pays for what is written here.
+    let json = serde_json::to_vec(spec)?;
     let target = bundle.join("config.json");
     let tmp = bundle.join(format!(".config.json.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &target)
-    })();
+    let written = fs::write(&tmp, &json).and_then(|_| fs::rename(&tmp, &target));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(io_err("writing", &target)(e));
     }
-    // The rename is durable only once the directory entry is.
-    fs::File::open(bundle)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing", bundle))
+    Ok(())
 }
 
 fn user(opts: &SpecOptions) -> User {
