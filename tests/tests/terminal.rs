@@ -144,3 +144,43 @@ fn stdin_is_forwarded_and_closed_without_a_terminal() {
         .ok();
     assert_eq!(out.stdout, "");
 }
+
+#[test]
+fn pull_progress_updates_lines_in_place_on_a_terminal() {
+    let (reg, imgs) = berth_tests::registry_with_images();
+    let d = Daemon::start();
+    let image = format!("{}/library/twolayer", reg.addr);
+    let cmd = format!(
+        "{} pull {image}; echo pulled=$?",
+        berth_tests::bin("berth").display()
+    );
+    let t = Tmux::start(&d, &cmd, 100, 30);
+    let screen = t.wait_for("pulled=0");
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    // One line per layer, rewritten in place until it says "Pull complete"; no progress
+    // line left behind.
+    let layers: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains(": Pull complete"))
+        .collect();
+    assert_eq!(layers.len(), 2, "{screen}");
+    assert!(
+        !screen.contains("Downloading") && !screen.contains("Extracting"),
+        "{screen}"
+    );
+    assert_eq!(lines[0], "Using default tag: latest", "{screen}");
+    assert_eq!(
+        lines[1], "latest: Pulling from library/twolayer",
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("Digest: {}", imgs.digests["twolayer:latest"])),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!(
+            "Status: Downloaded newer image for {image}:latest"
+        )),
+        "{screen}"
+    );
+}

@@ -130,6 +130,24 @@ fn architectures(arch: &str) -> Vec<Arch> {
     }
 }
 
+/// Whether this kernel runs x32 syscalls (CONFIG_X86_X32_ABI, off in most distributions).
+/// Where it does not, x32 calls fail before any filter sees them, so leaving x32 out of the
+/// filter changes nothing a container can do; and it saves libseccomp a third of its work,
+/// which every container start pays (about 7 ms of 15 on a 2-CPU VM).
+fn x32_abi_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        if !cfg!(target_arch = "x86_64") {
+            return false;
+        }
+        const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+        // SAFETY: getpid through the x32 entry point: no arguments, no side effects; an
+        // x32-less kernel answers ENOSYS.
+        let r = unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) };
+        r > 0
+    })
+}
+
 /// The running kernel's major.minor, `None` if it cannot be read or parsed.
 fn kernel_version() -> Option<(u32, u32)> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
@@ -203,7 +221,10 @@ fn profile_for(caps: &[String], arch: &str, kernel: Option<(u32, u32)>) -> Linux
         .set_default_action(LinuxSeccompAction::ScmpActErrno)
         .set_default_errno_ret(Some(libc::EPERM as u32))
         .set_syscalls(Some(rules));
-    let arches = architectures(arch);
+    let mut arches = architectures(arch);
+    if arch == "amd64" && !x32_abi_enabled() {
+        arches.retain(|a| *a != Arch::ScmpArchX32);
+    }
     if !arches.is_empty() {
         profile.set_architectures(Some(arches));
     }
@@ -243,14 +264,32 @@ mod tests {
     }
 
     #[test]
+    fn x32_probe_matches_the_kernel_config() {
+        let config = std::process::Command::new("zgrep")
+            .args(["-h", "^CONFIG_X86_X32_ABI=y", "/proc/config.gz"])
+            .output();
+        if let Ok(out) = config {
+            if out.status.code() == Some(0) {
+                assert!(x32_abi_enabled());
+            } else if out.status.code() == Some(1)
+                && std::path::Path::new("/proc/config.gz").exists()
+            {
+                assert!(!x32_abi_enabled());
+            }
+        }
+    }
+
+    #[test]
     fn defaults_match_docker() {
         let p = profile_for(&docker_default_caps(), "amd64", Some((6, 1)));
         assert_eq!(p.default_action(), LinuxSeccompAction::ScmpActErrno);
         assert_eq!(p.default_errno_ret(), Some(1));
-        assert_eq!(
-            p.architectures().as_deref(),
-            Some(&[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32][..])
-        );
+        // x32 is listed where the kernel runs x32 syscalls at all.
+        let mut want = vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86];
+        if x32_abi_enabled() {
+            want.push(Arch::ScmpArchX32);
+        }
+        assert_eq!(p.architectures().as_deref(), Some(&want[..]));
         for name in [
             "read",
             "write",
