@@ -118,6 +118,15 @@ async fn each(client: &Client, names: &[String], action: &str, query: &str) -> a
         async move { client.post(&path).await }
     }))
     .await;
+    Ok(print_outcomes(names, results))
+}
+
+/// Docker's way of answering a verb on several containers: each name that worked on a line,
+/// then the errors together.
+fn print_outcomes<E: std::fmt::Display>(
+    names: &[String],
+    results: impl IntoIterator<Item = Result<(), E>>,
+) -> u8 {
     let mut errors = Vec::new();
     for (n, r) in names.iter().zip(results) {
         match r {
@@ -125,7 +134,7 @@ async fn each(client: &Client, names: &[String], action: &str, query: &str) -> a
             Err(e) => errors.push(e.to_string()),
         }
     }
-    Ok(report(errors))
+    report(errors)
 }
 
 #[derive(Debug, Args)]
@@ -168,17 +177,14 @@ async fn stop(client: &Client, a: StopArgs) -> anyhow::Result<u8> {
 /// Restarts one after another, as the docker CLI does.
 async fn restart(client: &Client, a: StopArgs) -> anyhow::Result<u8> {
     let query = stop_query(&a);
-    let mut errors = Vec::new();
+    let mut results = Vec::new();
     for n in &a.containers {
-        match client
+        let r = client
             .post(&format!("/containers/{n}/restart{query}"))
-            .await
-        {
-            Ok(()) => println!("{n}"),
-            Err(e) => errors.push(e.to_string()),
-        }
+            .await;
+        results.push(r);
     }
-    Ok(report(errors))
+    Ok(print_outcomes(&a.containers, results))
 }
 
 #[derive(Debug, Args)]
