@@ -2,7 +2,8 @@
 # Installs what building and testing berth needs on a Debian machine: the registry and
 # busybox-static for the test images, iptables, libseccomp for the builtin runtime, runc as the
 # second OCI runtime, tmux for terminal tests.
-# Safe to run again: it installs only what is missing.
+# Also docker-py (from PyPI) for the tests that use it. Safe to run again: it installs only
+# what is missing.
 set -euo pipefail
 PKGS="docker-registry busybox-static iptables ca-certificates libseccomp-dev pkg-config runc tmux"
 missing=""
@@ -22,5 +23,11 @@ if [ -n "$missing" ]; then
     rc=0
     { apt-get update -q && apt-get install -y -q --no-install-recommends $missing; } || rc=$?
     [ "$policy_made" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    exit "$rc"
+    [ "$rc" = 0 ] || exit "$rc"
+fi
+
+# docker-py, for the tests that drive berthd with it.
+if ! python3 -c 'import docker' 2>/dev/null; then
+    echo "installing: docker (python)" >&2
+    python3 -m pip install -q --disable-pip-version-check docker
 fi
