@@ -953,3 +953,105 @@ fn a_crash_looping_container_can_be_stopped_and_removed() {
         "a stopped container stays stopped"
     );
 }
+
+#[test]
+fn pipelines_restarts_of_rm_containers_and_attach_clients_that_leave() {
+    let (d, _reg) = Daemon::with_busybox();
+    // SIGPIPE must reach the container's programs at its default (the shim ignores it).
+    for runtime in ["builtin", "runc"] {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                "busybox",
+                "sh",
+                "-c",
+                "yes | head -n 1; echo done",
+            ])
+            .ok();
+        assert_eq!(out.stdout, "y\ndone\n");
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                "busybox",
+                "grep",
+                "-E",
+                "SigIgn|SigBlk",
+                "/proc/self/status",
+            ])
+            .ok();
+        // Nothing blocked, SIGPIPE not ignored (runc itself leaves signal 32 ignored).
+        let mask = |name: &str| {
+            let line = out.stdout.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(line.split('\t').nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk"), 0, "{runtime}");
+        assert_eq!(mask("SigIgn") & (1 << (libc::SIGPIPE - 1)), 0, "{runtime}");
+    }
+    // A restart keeps a --rm container.
+    d.docker(&[
+        "run", "-d", "--rm", "--name", "tmp", "busybox", "sleep", "100",
+    ])
+    .ok();
+    d.docker(&["restart", "-t", "0", "tmp"]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        status(&d, "tmp").starts_with("Up "),
+        "{}",
+        status(&d, "tmp")
+    );
+    d.docker(&["stop", "-t", "0", "tmp"]).ok();
+    wait_until("the --rm container to go", || {
+        d.docker(&["ps", "-aq"]).ok().stdout.is_empty()
+    });
+
+    // Attach clients that go away while output flows leave the shim and the others unharmed.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do echo x; sleep 0.01; done",
+    ])
+    .ok();
+    let attach = || {
+        std::process::Command::new("docker")
+            .args(["attach", "chatty"])
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.config_dir())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = attach();
+    let second = attach();
+    std::thread::sleep(Duration::from_millis(500));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        status(&d, "chatty").starts_with("Up "),
+        "{}",
+        status(&d, "chatty")
+    );
+    d.docker(&["stop", "chatty"]).ok();
+    let out = second.wait_with_output().unwrap();
+    assert!(
+        out.stdout.len() > 10,
+        "the second client kept getting output"
+    );
+    assert!(
+        status(&d, "chatty").starts_with("Exited (0)"),
+        "{}",
+        status(&d, "chatty")
+    );
+}

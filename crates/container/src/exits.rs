@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_runtime::shim::client::Shim;
+use berth_runtime::shim::client::{Shim, ShimError};
 use berth_runtime::shim::protocol::{ExitInfo, Request};
 use berth_runtime::shim::{read_exit, ShimConfig};
 use chrono::Utc;
@@ -90,7 +90,11 @@ impl ContainerService {
             tokio::spawn(async move {
                 let lock = svc.op_lock(&id);
                 let _g = lock.lock().await;
-                svc.destroy(&id);
+                // A restart that held the lock has started it again: it stays (as in dockerd,
+                // where a restart suspends AutoRemove).
+                if svc.get(&id).is_ok_and(|c| !c.state.running) {
+                    svc.destroy(&id);
+                }
             });
             return;
         }
@@ -151,7 +155,11 @@ impl ContainerService {
                 continue;
             }
             let shim = self.shim(&id);
-            if shim.call(&Request::State).await.is_ok() {
+            // A shim that is there but slow to answer still owns a live container.
+            let state = shim
+                .call_within(&Request::State, Duration::from_secs(3))
+                .await;
+            if state.is_ok() || matches!(state, Err(ShimError::Timeout(_))) {
                 tracing::info!(id = %c.short_id(), "reconnected to running container");
                 let svc = self.clone();
                 tokio::spawn(async move { svc.monitor(id, shim, Instant::now()).await });

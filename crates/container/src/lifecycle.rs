@@ -43,7 +43,9 @@ impl ContainerService {
                     "cannot start a paused container, try unpause instead".into(),
                 ))
             }
-            ContainerStatus::Running => return Err(ContainerError::NotModified),
+            ContainerStatus::Running | ContainerStatus::Restarting => {
+                return Err(ContainerError::NotModified)
+            }
             ContainerStatus::Removing | ContainerStatus::Dead => {
                 return Err(ContainerError::Conflict(format!(
                     "container is marked for removal and cannot be started"

@@ -171,6 +171,7 @@ impl Executor for ProgramExecutor {
             .iter()
             .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
             .collect::<Result<_, _>>()?;
+        reset_signals();
         let err = nix::unistd::execvp(&argv[0], &argv).unwrap_err();
         Err(ExecutorError::Other(format!(
             "exec: {:?}: {}",
@@ -178,6 +179,48 @@ impl Executor for ProgramExecutor {
             err.desc()
         )))
     }
+}
+
+/// The container's program starts with every signal at its default and none blocked, as it
+/// would under runc: the shim ignores SIGPIPE (a vanished client must not kill it), and an
+/// ignored signal stays ignored across exec, which would break every pipeline in the container.
+fn reset_signals() {
+    // The kernel's sigaction layout; the raw call reaches the real-time signals glibc keeps
+    // for itself (32, 33), which may have been inherited as ignored too.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a valid struct and a null old-action pointer, just before
+        // exec in a single-threaded child.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
 }
 
 /// The PATH lookup runc does before exec, so that "not found" and "not executable" are told

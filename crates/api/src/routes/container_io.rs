@@ -74,9 +74,10 @@ pub async fn attach(
         let client = TokioIo::new(upgraded);
         match wait.stream().await {
             Ok(shim) => pump(client, shim, tty, streams.stdin, detach).await,
-            Err(e) => {
+            // The start that was awaited failed: its own answer carries the error, and the
+            // stream just ends, as with dockerd.
+            Err(_) => {
                 let mut client = client;
-                let _ = client.write_all(format!("{e}\n").as_bytes()).await;
                 let _ = client.shutdown().await;
             }
         }
@@ -234,6 +235,10 @@ pub async fn wait(
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
 ) -> ApiResult<Response> {
+    let id = st.containers.get(&id)?.id;
+    // Subscribed before reading the state, so an exit between the two is not missed.
+    let mut rx = st.containers.progress(&id);
+    let initial = rx.borrow().exits;
     let c = st.containers.get(&id)?;
     let condition = q.condition.unwrap_or_default();
     if !matches!(
@@ -244,8 +249,6 @@ pub async fn wait(
             "invalid condition: {condition:?}"
         )));
     }
-    let mut rx = st.containers.progress(&c.id);
-    let initial = rx.borrow().exits;
     let mut code = c.state.exit_code;
     let already = condition != "next-exit" && condition != "removed" && !c.state.running;
     let (tx, body) = mpsc::channel::<Bytes>(1);

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -23,7 +24,13 @@ pub enum ShimError {
     },
     #[error("shim: {0}")]
     Io(#[from] std::io::Error),
+    /// The shim is there but did not answer in time (it is stuck on a container's stdio).
+    #[error("the shim of container {0} did not answer in time")]
+    Timeout(String),
 }
+
+/// How long berthd waits for a shim's answer to anything but `wait`.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ShimError {
     /// Whether the shim is gone or on its way out (the container's process has ended), as
@@ -36,7 +43,7 @@ impl ShimError {
                 e.kind(),
                 ConnectionReset | ConnectionRefused | BrokenPipe | UnexpectedEof | NotFound
             ),
-            ShimError::Runtime(_) => false,
+            ShimError::Runtime(_) | ShimError::Timeout(_) => false,
         }
     }
 }
@@ -72,7 +79,16 @@ pub async fn spawn(exe: &Path, cfg: &ShimConfig) -> Result<i32, ShimError> {
     let mut child = cmd.spawn()?;
     let stdout = child.stdout.take().expect("piped stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).await?;
+    // Creating a container takes milliseconds; a shim that says nothing for this long is stuck.
+    let mut reader = BufReader::new(stdout);
+    let read = reader.read_line(&mut line);
+    if tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .is_err()
+    {
+        let _ = child.start_kill();
+        return Err(ShimError::Timeout(cfg.id.clone()));
+    }
     // The shim lives on after this; it is reaped here when it ends while berthd runs.
     tokio::spawn(async move {
         let _ = child.wait().await;
@@ -116,19 +132,33 @@ impl Shim {
         Ok(conn)
     }
 
-    /// Sends a request and reads the one-line reply.
+    /// Sends a request and reads the one-line reply. A shim that does not answer within
+    /// [`CALL_TIMEOUT`] is reported, not waited for: berthd must not hang on one container.
     pub async fn call(&self, req: &Request) -> Result<Reply, ShimError> {
-        let mut conn = self.connect(req).await?;
-        let reply = read_reply(&mut conn).await?;
+        self.call_within(req, CALL_TIMEOUT).await
+    }
+
+    pub async fn call_within(&self, req: &Request, limit: Duration) -> Result<Reply, ShimError> {
+        let reply = tokio::time::timeout(limit, async {
+            let mut conn = self.connect(req).await?;
+            read_reply(&mut conn).await
+        })
+        .await
+        .map_err(|_| ShimError::Timeout(self.id.clone()))??;
         match reply.error {
             Some(e) => Err(ShimError::Runtime(e)),
             None => Ok(reply),
         }
     }
 
-    /// Waits for the container's exit; `Gone` if the shim dies without saying.
+    /// Waits for the container's exit, however long that is; `Gone` if the shim dies
+    /// without saying.
     pub async fn wait(&self) -> Result<ExitInfo, ShimError> {
-        let reply = self.call(&Request::Wait).await?;
+        let mut conn = self.connect(&Request::Wait).await?;
+        let reply = read_reply(&mut conn).await?;
+        if let Some(e) = reply.error {
+            return Err(ShimError::Runtime(e));
+        }
         reply.exit.ok_or_else(|| ShimError::Gone {
             id: self.id.clone(),
             source: std::io::ErrorKind::UnexpectedEof.into(),

@@ -33,8 +33,13 @@ extern "C" fn on_sigchld(_: libc::c_int) {
     let fd = SIGCHLD_PIPE.load(Ordering::Relaxed);
     if fd >= 0 {
         // SAFETY: write(2) is async-signal-safe; a full pipe just drops the wake-up, which is
-        // fine because one pending byte already wakes the loop.
-        unsafe { libc::write(fd, [0u8].as_ptr().cast(), 1) };
+        // fine because one pending byte already wakes the loop. errno is put back so that the
+        // interrupted call's own error is not replaced by this write's.
+        unsafe {
+            let saved = *libc::__errno_location();
+            libc::write(fd, [0u8].as_ptr().cast(), 1);
+            *libc::__errno_location() = saved;
+        }
     }
 }
 
@@ -215,16 +220,17 @@ impl Shim {
             .collect();
         drop(fds);
         drop(outputs);
-        // Output first: it is what the exit of the process may have left in the pipes.
-        for i in out_ready.into_iter().rev() {
-            self.read_output(i);
-        }
+        // Clients' stdin before output: moving output may drop clients, which would shift the
+        // indices `in_ready` holds.
         for i in in_ready.into_iter().rev() {
             self.read_stdin(i);
         }
+        for i in out_ready.into_iter().rev() {
+            self.read_output(i);
+        }
         if sig {
-            let mut b = [0u8; 64];
-            let _ = (&self.sigchld).read(&mut b);
+            let mut b = [0u8; 256];
+            while matches!((&self.sigchld).read(&mut b), Ok(n) if n == b.len()) {}
             self.reap();
         }
         if accept {
