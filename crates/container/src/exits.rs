@@ -59,14 +59,8 @@ impl ContainerService {
     /// Records an exit, then applies `--rm` and restart policies.
     fn handle_exit(self: &Arc<Self>, id: &str, exit: ExitInfo, error: &str, ran_for: Duration) {
         let t0 = Instant::now();
-        let dir = self.paths.dir(id);
-        if let Err(e) = rootfs::unmount_rootfs(&dir) {
-            tracing::error!(id, error = %e, "unmounting rootfs after exit");
-        }
-        let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
-        if let Err(e) = berth_network::netns::remove(&self.paths.netns_path(id)) {
-            tracing::error!(id, error = %e, "removing network namespace");
-        }
+        // The exit is saved before anything of the run is cleared (exit.json included): a crash
+        // in between leaves leftovers that the next start clears, never a wrong exit code.
         let finished = state::parse_timestamp(&exit.finished_at);
         let Some(c) = self.update(id, |c| {
             c.state
@@ -74,6 +68,7 @@ impl ContainerService {
         }) else {
             return;
         };
+        self.clear_run(id);
         if exit.oom_killed {
             self.emit(&c, "oom", &[]);
         }
@@ -144,6 +139,12 @@ impl ContainerService {
                 status,
                 ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
             ) {
+                // A run berthd did not see through (it died mid-start or mid-exit) may have
+                // left a shim, a mount or a namespace behind.
+                if self.paths.state_dir(&id).join("shim.json").exists() {
+                    self.cleanup_orphan(&id).await;
+                }
+                self.clear_run(&id);
                 continue;
             }
             if c.state.restarting {
@@ -202,5 +203,22 @@ fn lost_shim_exit() -> ExitInfo {
         exit_code: 137,
         oom_killed: false,
         finished_at: state::format_timestamp(Utc::now()),
+    }
+}
+
+impl ContainerService {
+    /// Clears what one run of a container used: the rootfs mount, the shim's state dir and
+    /// sockets, the network namespace. Idempotent.
+    pub(crate) fn clear_run(&self, id: &str) {
+        let dir = self.paths.dir(id);
+        if let Err(e) = rootfs::unmount_rootfs(&dir) {
+            tracing::error!(id, error = %e, "unmounting rootfs");
+        }
+        let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
+        let _ = std::fs::remove_file(self.paths.shim_socket(id));
+        let _ = std::fs::remove_file(self.paths.console_socket(id));
+        if let Err(e) = berth_network::netns::remove(&self.paths.netns_path(id)) {
+            tracing::error!(id, error = %e, "removing network namespace");
+        }
     }
 }

@@ -69,17 +69,11 @@ impl ContainerService {
         tracing::debug!(id, us = t0.elapsed().as_micros() as u64, "bundle prepared");
         let cfg = match prepared {
             Ok(cfg) => cfg,
-            Err(e) => {
-                let _ = rootfs::unmount_rootfs(&dir);
-                return Err(self.start_failed(id, e));
-            }
+            Err(e) => return Err(self.start_failed(id, e)),
         };
         let pid = match shim_client::spawn(&self.exe, &cfg).await {
             Ok(pid) => pid,
-            Err(e) => {
-                let _ = rootfs::unmount_rootfs(&dir);
-                return Err(self.start_failed(id, e.to_string()));
-            }
+            Err(e) => return Err(self.start_failed(id, e.to_string())),
         };
         tracing::debug!(
             id,
@@ -91,7 +85,6 @@ impl ContainerService {
         if let Err(e) = shim.call(&Request::Start).await {
             let _ = shim.call(&Request::Kill { signal: 9 }).await;
             let _ = shim.wait().await;
-            let _ = rootfs::unmount_rootfs(&dir);
             return Err(self.start_failed(id, e.to_string()));
         }
         let Some(c) = self.update(id, |c| {
@@ -125,8 +118,7 @@ impl ContainerService {
         let full = format!(
             "failed to create task for container: OCI runtime create failed: {msg}: unknown"
         );
-        let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
-        let _ = berth_network::netns::remove(&self.paths.netns_path(id));
+        self.clear_run(id);
         if let Some(c) = self.update(id, |c| {
             c.state.set_exited(code, false, &full, Utc::now());
             c.state.started_at = state::ZERO_TIME.into();

@@ -368,10 +368,7 @@ impl ContainerService {
             return;
         };
         let dir = self.paths.dir(id);
-        if let Err(e) = crate::rootfs::unmount_rootfs(&dir) {
-            tracing::error!(id, error = %e, "unmounting before removal");
-        }
-        let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
+        self.clear_run(id);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             tracing::error!(id, error = %e, "removing container directory");
         }
