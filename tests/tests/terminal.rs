@@ -138,6 +138,16 @@ fn stdin_is_forwarded_and_closed_without_a_terminal() {
         )
         .ok();
     assert_eq!(out.stdout, "HELLO\nWORLD\ndone\n");
+    // Much more stdin than a pipe holds, through a container that writes all it reads.
+    let big: Vec<u8> = (0..6_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let out = d
+        .docker_stdin(&["run", "-i", "--rm", "busybox", "cat"], &big)
+        .ok();
+    assert!(
+        out.stdout.as_bytes() == &big[..],
+        "{} bytes back",
+        out.stdout.len()
+    );
     // Without -i the container's stdin is empty.
     let out = d
         .docker_stdin(&["run", "--rm", "busybox", "cat"], b"ignored")
