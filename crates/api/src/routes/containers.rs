@@ -244,7 +244,7 @@ pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
         },
         "Mounts": [],
         "Config": c.config,
-        "NetworkSettings": network_settings(c),
+        "NetworkSettings": network_settings(),
     });
     if size {
         let rw = berth_image::dir_size(&dir.join("upper"));
@@ -256,7 +256,7 @@ pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
 
 /// Until bridge networking exists a container has loopback only (or the host's network):
 /// the shape is Docker's, the addresses are empty.
-fn network_settings(c: &Container) -> Value {
+fn network_settings() -> Value {
     json!({
         "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": false,
         "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
@@ -264,15 +264,7 @@ fn network_settings(c: &Container) -> Value {
         "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
         "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
         "Networks": {},
-        "_NetworkMode": c.host_config.network_mode,
     })
-    .as_object()
-    .map(|m| {
-        let mut m = m.clone();
-        m.remove("_NetworkMode");
-        Value::Object(m)
-    })
-    .unwrap_or(Value::Null)
 }
 
 fn no_content() -> Response {
