@@ -73,6 +73,12 @@ impl Daemon {
     pub fn config_dir(&self) -> PathBuf {
         self.root.path().join("client-config")
     }
+    /// The cgroup under which this daemon puts its containers' cgroups: one per test, so that
+    /// a test sees only its own and cleaning up cannot touch another's.
+    pub fn cgroup_parent(&self) -> String {
+        let dir = self.root.path().file_name().unwrap().to_string_lossy();
+        format!("/berth-test-{}", dir.trim_start_matches('.'))
+    }
     /// A path in this test's scratch directory.
     pub fn root_path(&self, name: &str) -> PathBuf {
         self.root.path().join(name)
@@ -89,7 +95,9 @@ impl Daemon {
             .arg("--exec-root")
             .arg(self.exec_root())
             .arg("-H")
-            .arg(self.host());
+            .arg(self.host())
+            .arg("--cgroup-parent")
+            .arg(self.cgroup_parent());
         cmd.args(&self.extra_args);
         cmd
     }
@@ -254,6 +262,7 @@ impl Daemon {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         crate::unmount_under(self.root.path());
+        crate::remove_cgroups(&self.cgroup_parent());
     }
 }
 

@@ -80,6 +80,51 @@ pub fn unmount_under(dir: &std::path::Path) {
     }
 }
 
+/// Where the cgroup `path` (e.g. `/berth/abc`) is in every mounted hierarchy: the v1
+/// controllers' trees, or the one v2 tree.
+pub fn cgroup_dirs(path: &str) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let rel = path.trim_start_matches('/');
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.join(rel)];
+    }
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("cgroup.procs").exists())
+        .map(|e| e.path().join(rel))
+        .collect()
+}
+
+/// Removes the cgroup `path` and everything under it in every hierarchy, killing what still
+/// runs there (a test that failed half-way may leave a container behind).
+pub fn remove_cgroups(path: &str) {
+    fn remove(dir: &std::path::Path) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                remove(&e.path());
+            }
+        }
+        for _ in 0..50 {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: signalling a process left in this test's own cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    for dir in cgroup_dirs(path) {
+        if dir.exists() {
+            remove(&dir);
+        }
+    }
+}
+
 /// Polls `cond` every 50 ms for up to 20 s; panics naming `what` if it never holds.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

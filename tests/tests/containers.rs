@@ -362,7 +362,44 @@ fn cgroup_limits_and_oom() {
             inspect(&d, &name, "{{.State.OOMKilled}} {{.State.ExitCode}}"),
             "true 137"
         );
+        // The daemon's cgroup parent, or the container's own.
+        let custom = format!("{}/custom", d.cgroup_parent());
+        for (parent, extra) in [
+            (d.cgroup_parent(), vec![]),
+            (custom.clone(), vec!["--cgroup-parent", &custom]),
+        ] {
+            let name = format!("cg-{runtime}-{}", extra.len());
+            let mut args = vec!["run", "-d", "--name", &name, "--runtime", runtime];
+            args.extend(extra);
+            args.extend(["busybox", "sleep", "100"]);
+            let id = d.docker(&args).ok().stdout.trim().to_string();
+            let pid = inspect(&d, &name, "{{.State.Pid}}");
+            let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+            let want = format!("{parent}/{id}");
+            assert!(
+                cgroup.lines().any(|l| l.ends_with(&want)),
+                "{want} in {cgroup}"
+            );
+            d.docker(&["rm", "-f", &name]).ok();
+            for dir in berth_tests::cgroup_dirs(&want) {
+                assert!(!dir.exists(), "{} left behind", dir.display());
+            }
+        }
     }
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--cgroup-parent",
+        "../../escape",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr.contains("invalid cgroup parent"),
+        "{}",
+        out.stderr
+    );
 }
 
 fn shim_pid(d: &Daemon, id: &str) -> i32 {
@@ -480,15 +517,16 @@ fn a_killed_shim_is_reported_and_the_daemon_carries_on() {
 fn run_rm_cycles_leave_nothing_behind() {
     let (d, _reg) = Daemon::with_busybox();
     let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    // Containers' cgroups in every hierarchy, under this daemon's own parent.
     let cgroups = || {
-        let dir = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            "/sys/fs/cgroup/berth".to_string()
-        } else {
-            "/sys/fs/cgroup/memory/berth".to_string()
-        };
-        std::fs::read_dir(dir)
-            .map(|r| r.flatten().filter(|e| e.path().is_dir()).count())
-            .unwrap_or(0)
+        berth_tests::cgroup_dirs(&d.cgroup_parent())
+            .iter()
+            .map(|dir| {
+                std::fs::read_dir(dir)
+                    .map(|r| r.flatten().filter(|e| e.path().is_dir()).count())
+                    .unwrap_or(0)
+            })
+            .sum::<usize>()
     };
     let daemon_fds = |d: &Daemon| {
         let pid = std::fs::read_to_string(d.data_root().join("berthd.lock")).unwrap_or_default();

@@ -148,11 +148,61 @@ fn stdin_is_forwarded_and_closed_without_a_terminal() {
         "{} bytes back",
         out.stdout.len()
     );
+    // A container that writes more than it reads while stdin keeps coming.
+    let lines: String = (0..200_000).map(|i| format!("line {i}\n")).collect();
+    let out = d
+        .docker_stdin(
+            &["run", "-i", "--rm", "busybox", "sed", "p"],
+            lines.as_bytes(),
+        )
+        .ok();
+    let doubled: String = lines.lines().map(|l| format!("{l}\n{l}\n")).collect();
+    assert!(out.stdout == doubled, "{} bytes back", out.stdout.len());
     // Without -i the container's stdin is empty.
     let out = d
         .docker_stdin(&["run", "--rm", "busybox", "cat"], b"ignored")
         .ok();
     assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn a_container_that_never_reads_stdin_can_still_be_stopped() {
+    let (d, _reg) = Daemon::with_busybox();
+    let mut client = Command::new("docker")
+        .args(["run", "-i", "--name", "deaf", "busybox", "sleep", "1000"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.config_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    // Far more than any pipe or buffer on the way holds; ends when the client goes.
+    let feeder = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 64 << 20 && std::io::Write::write_all(&mut stdin, &chunk).is_ok() {
+            sent += chunk.len();
+        }
+        sent
+    });
+    berth_tests::wait_until("deaf running", || status(&d, "deaf").starts_with("Up"));
+    // Let the container's stdin fill up behind it.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(d.berth(&["pause", "deaf"]).ok().stdout, "deaf\n");
+    assert_eq!(d.berth(&["unpause", "deaf"]).ok().stdout, "deaf\n");
+    let started = Instant::now();
+    d.berth(&["stop", "-t", "1", "deaf"]).ok();
+    // Not a speed check: a shim stuck writing stdin would answer nothing, and berthd would
+    // get there only through its 30 s call timeout.
+    assert!(started.elapsed() < Duration::from_secs(25));
+    let out = client.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(137), "{stderr}");
+    let sent = feeder.join().unwrap();
+    assert!(sent > 1 << 20, "only {sent} bytes were sent");
+    d.berth(&["rm", "deaf"]).ok();
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! every unset field, while Docker clients (docker-py above all) index keys that dockerd always
 //! sends, such as `"Parent": ""` or `"Labels": null`.
 
+mod body;
 pub mod error;
 pub mod filters;
 pub mod routes;
@@ -61,8 +62,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = routes::router(state);
-    let app = axum::middleware::from_fn(version::negotiate);
-    let app = tower::Layer::layer(&app, router);
+    let app = tower::Layer::layer(&axum::middleware::from_fn(version::negotiate), router);
+    let app = tower::Layer::layer(&axum::middleware::from_fn(body::read_small_body), app);
     axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await

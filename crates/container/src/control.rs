@@ -30,6 +30,17 @@ impl ContainerService {
         self.stop_locked(&id, timeout, signal).await
     }
 
+    /// Turns a container waiting for its policy restart into an exited one that stays so.
+    pub(crate) fn cancel_restart(&self, id: &str) -> Option<crate::record::Container> {
+        self.update(id, |c| {
+            c.manually_stopped = true;
+            if c.state.restarting {
+                let code = c.state.exit_code;
+                c.state.set_exited(code, false, "", Utc::now());
+            }
+        })
+    }
+
     async fn stop_locked(
         self: &Arc<Self>,
         id: &str,
@@ -39,12 +50,7 @@ impl ContainerService {
         let c = self.get(id)?;
         if c.state.restarting {
             // Waiting to be restarted: cancelling the restart is the stop.
-            let c = self.update(id, |c| {
-                c.manually_stopped = true;
-                let code = c.state.exit_code;
-                c.state.set_exited(code, false, "", Utc::now());
-            });
-            if let Some(c) = c {
+            if let Some(c) = self.cancel_restart(id) {
                 self.emit(&c, "stop", &[]);
             }
             return Ok(());
@@ -73,6 +79,10 @@ impl ContainerService {
         let exited = self.kill_and_wait(id, sig, wait).await?;
         if !exited {
             self.kill_and_wait(id, 9, None).await?;
+        }
+        // An exit just before this stop may already have scheduled a restart.
+        if self.get(id).is_ok_and(|c| c.state.restarting) {
+            self.cancel_restart(id);
         }
         if let Ok(c) = self.get(id) {
             self.emit(&c, "stop", &[]);

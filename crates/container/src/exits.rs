@@ -116,7 +116,11 @@ impl ContainerService {
         let lock = self.op_lock(id);
         let _g = lock.lock().await;
         let Ok(c) = self.get(id) else { return };
-        if !c.state.restarting || c.manually_stopped {
+        if !c.state.restarting {
+            return;
+        }
+        if c.manually_stopped {
+            self.cancel_restart(id);
             return;
         }
         self.update(id, |c| c.restart_count += 1);

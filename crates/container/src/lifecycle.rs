@@ -248,7 +248,7 @@ impl ContainerService {
                 cpuset_cpus: (!hc.cpuset_cpus.is_empty()).then(|| hc.cpuset_cpus.clone()),
                 pids_limit: hc.pids_limit.filter(|p| *p != 0),
             },
-            cgroups_path: format!("/berth/{}", c.id),
+            cgroups_path: self.paths.cgroups_path(&c.id, &hc.cgroup_parent),
             seccomp_unconfined: security
                 .iter()
                 .any(|s| s == "seccomp=unconfined" || s == "seccomp:unconfined"),
@@ -270,7 +270,7 @@ impl ContainerService {
             tty: c.config.tty,
             open_stdin: c.config.open_stdin,
             stdin_once: c.config.stdin_once,
-            cgroups_path: format!("/berth/{}", c.id),
+            cgroups_path: self.paths.cgroups_path(&c.id, &c.host_config.cgroup_parent),
             console_socket: self.paths.console_socket(&c.id),
             socket: self.paths.shim_socket(&c.id),
         })

@@ -66,6 +66,9 @@ pub struct Paths {
     pub netns: PathBuf,
     /// `<exec-root>/s`: shim and console sockets, on paths short enough for a socket.
     pub sockets: PathBuf,
+    /// The cgroup (in every hierarchy) under which containers' cgroups go unless a container
+    /// names its own: dockerd's `--cgroup-parent`, `/berth` by default.
+    pub cgroup_parent: String,
 }
 
 impl Paths {
@@ -84,6 +87,16 @@ impl Paths {
     pub fn console_socket(&self, id: &str) -> PathBuf {
         self.sockets
             .join(format!("{}.tty", &id[..24.min(id.len())]))
+    }
+    /// The container's cgroup: `<parent>/<id>`, the parent being the container's own
+    /// `--cgroup-parent` or the daemon's.
+    pub fn cgroups_path(&self, id: &str, container_parent: &str) -> String {
+        let parent = if container_parent.is_empty() {
+            &self.cgroup_parent
+        } else {
+            container_parent
+        };
+        format!("{}/{id}", parent.trim_end_matches('/'))
     }
     pub fn netns_path(&self, id: &str) -> PathBuf {
         self.netns.join(id)
@@ -248,6 +261,7 @@ mod tests {
             run: dir.path().join("r"),
             netns: dir.path().join("n"),
             sockets: dir.path().join("s"),
+            cgroup_parent: "/berth".into(),
         };
         let mut r = Records::load(&paths.data).unwrap();
         r.save(&paths, &record("abc123", "/first")).unwrap();
@@ -258,6 +272,8 @@ mod tests {
         assert_eq!(r.find("/first").unwrap().id, "abc123");
         assert!(matches!(r.find("ab"), Err(LookupError::Ambiguous(_))));
         assert_eq!(r.find("abd").unwrap().id, "abd456");
+        assert_eq!(paths.cgroups_path("abc123", ""), "/berth/abc123");
+        assert_eq!(paths.cgroups_path("abc123", "/mine/"), "/mine/abc123");
         assert!(matches!(r.find("zzz"), Err(LookupError::NotFound(_))));
         std::fs::create_dir_all(paths.data.join("half-made")).unwrap();
         let again = Records::load(&paths.data).unwrap();

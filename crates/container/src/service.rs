@@ -411,6 +411,14 @@ fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(), ContainerE
             "range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
         )));
     }
+    // A parent that climbs out of the cgroup hierarchy would put the container's cgroup
+    // somewhere else in /sys/fs.
+    if hc.cgroup_parent.split('/').any(|c| c == "..") {
+        return Err(ContainerError::Invalid(format!(
+            "invalid cgroup parent {:?}: it must not contain \"..\"",
+            hc.cgroup_parent
+        )));
+    }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "host" | "none" => {}
         m if m.starts_with("container:") => {}

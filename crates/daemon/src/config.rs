@@ -36,6 +36,9 @@ pub struct Config {
     /// Runtime containers use unless `--runtime` says otherwise
     #[arg(long = "default-runtime", default_value = "builtin")]
     pub default_runtime: String,
+    /// Parent cgroup of containers' cgroups
+    #[arg(long = "cgroup-parent", default_value = "/berth")]
+    pub cgroup_parent: String,
 }
 
 impl Config {

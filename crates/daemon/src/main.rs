@@ -73,6 +73,7 @@ async fn run(cfg: Config) -> Result<()> {
             run: cfg.exec_root.join("containers"),
             netns: cfg.exec_root.join("netns"),
             sockets: cfg.exec_root.join("s"),
+            cgroup_parent: cfg.cgroup_parent.clone(),
         },
         images.clone(),
         runtimes,

@@ -19,6 +19,9 @@ use crate::SharedState;
 
 const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
 const RAW: &str = "application/vnd.docker.raw-stream";
+/// How long an attach connection is read after its output ended, waiting for the client to
+/// hang up.
+const LINGER: Duration = Duration::from_secs(2);
 
 fn flag(v: &Option<String>) -> bool {
     matches!(v.as_deref(), Some("1" | "true" | "True"))
@@ -129,25 +132,28 @@ where
         let _ = client_w.shutdown().await;
     };
     let input = async {
-        if !stdin {
-            // Still read, to notice the client going away; the bytes have nowhere to go.
-            let mut sink = [0u8; 4096];
-            while matches!(client_r.read(&mut sink).await, Ok(n) if n > 0) {}
-            return false;
-        }
+        // Without stdin, still read: to notice the client going away, and so that its bytes
+        // are not left unread (see below).
+        let mut forwarding = stdin;
         let mut buf = [0u8; 4096];
         let mut matched = 0usize;
         loop {
             let n = match client_r.read(&mut buf).await {
                 Ok(0) | Err(_) => {
-                    let _ = shim_w.shutdown().await;
+                    if forwarding {
+                        let _ = shim_w.shutdown().await;
+                    }
                     return false;
                 }
                 Ok(n) => n,
             };
+            if !forwarding {
+                continue;
+            }
             let (forward, detached) = scan_detach(&buf[..n], &detach, &mut matched);
             if !forward.is_empty() && shim_w.write_all(&forward).await.is_err() {
-                return false;
+                // The container's stdin is gone; what the client still sends is dropped.
+                forwarding = false;
             }
             if detached {
                 return true;
@@ -157,7 +163,12 @@ where
     tokio::pin!(output);
     tokio::pin!(input);
     tokio::select! {
-        _ = &mut output => {}
+        _ = &mut output => {
+            // Output is over and the client told so. Closing a socket with the client's stdin
+            // still unread in it resets the connection, and the client may then lose the end
+            // of the output it has not read yet: read on until it hangs up, for a while.
+            let _ = tokio::time::timeout(LINGER, &mut input).await;
+        }
         detached = &mut input => {
             if detached {
                 return;

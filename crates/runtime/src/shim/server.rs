@@ -16,7 +16,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::protocol::{frame_header, ExitInfo, Reply, Request};
-use super::stdio::{self, ContainerIo};
+use super::stdio::{self, ContainerIo, StdinState};
 use super::ShimConfig;
 use crate::logfile::LogWriter;
 use crate::runtime::Runtime;
@@ -174,10 +174,18 @@ impl Shim {
     }
 
     fn poll_once(&mut self) {
-        // Index layout: 0 sigchld, 1 listener, then outputs, then attached clients' stdin.
+        // Index layout: 0 sigchld, 1 listener, then outputs, then attached clients, then the
+        // container's stdin while bytes wait for it.
         let outputs: Vec<BorrowedFd> = self.io.outputs.iter().map(|(_, f)| f.as_fd()).collect();
+        let stdin_full = self
+            .io
+            .stdin
+            .as_ref()
+            .is_some_and(|s| s.pending() >= stdio::STDIN_HIGH_WATER);
+        // With the container's stdin backed up, its writers wait; other clients are still
+        // read so that their leaving is noticed.
         let readers: Vec<usize> = (0..self.attached.len())
-            .filter(|&i| self.attached[i].reading)
+            .filter(|&i| self.attached[i].reading && !(stdin_full && self.attached[i].stdin))
             .collect();
         let mut fds = vec![
             PollFd::new(self.sigchld.as_fd(), PollFlags::POLLIN),
@@ -189,6 +197,10 @@ impl Shim {
                 .iter()
                 .map(|&i| PollFd::new(self.attached[i].conn.as_fd(), PollFlags::POLLIN)),
         );
+        let stdin_at = fds.len();
+        if let Some(stdin) = self.io.stdin.as_ref().filter(|s| s.pending() > 0) {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+        }
         let timeout = if self.exit.is_some() {
             PollTimeout::from(100u16)
         } else {
@@ -205,8 +217,13 @@ impl Shim {
             }
         }
         let ready = |i: usize| {
-            fds[i].revents().is_some_and(|r| {
-                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            fds.get(i).and_then(|f| f.revents()).is_some_and(|r| {
+                r.intersects(
+                    PollFlags::POLLIN
+                        | PollFlags::POLLOUT
+                        | PollFlags::POLLHUP
+                        | PollFlags::POLLERR,
+                )
             })
         };
         let sig = ready(0);
@@ -218,8 +235,12 @@ impl Shim {
             .filter(|(k, _)| ready(2 + outputs.len() + k))
             .map(|(_, &i)| i)
             .collect();
+        let stdin_writable = ready(stdin_at);
         drop(fds);
         drop(outputs);
+        if stdin_writable {
+            self.flush_stdin();
+        }
         // Clients' stdin before output: moving output may drop clients, which would shift the
         // indices `in_ready` holds.
         for i in in_ready.into_iter().rev() {
@@ -260,7 +281,12 @@ impl Shim {
         let (stream, file) = &mut self.io.outputs[i];
         let stream = *stream;
         match file.read(&mut buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A pty master shares its non-blocking flag with the stdin side.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) => {}
             Ok(0) | Err(_) => {
                 // EOF, or EIO from a pty whose other side is all closed.
                 self.io.outputs.remove(i);
@@ -289,18 +315,34 @@ impl Shim {
         match a.conn.read(&mut buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Ok(n) if n > 0 => {
-                if let Some(stdin) = self.io.stdin.as_mut() {
-                    if stdin.write_all(&buf[..n]).is_err() {
-                        self.io.stdin = None;
-                    }
+                if !a.stdin {
+                    return;
                 }
+                let state = self.io.stdin.as_mut().map(|s| s.push(&buf[..n]));
+                self.stdin_state(state);
             }
             _ => {
                 a.reading = false;
                 if a.stdin && self.cfg.stdin_once && self.io.pty.is_none() {
-                    self.io.stdin = None;
                     self.stdin_closed = true;
+                    let state = self.io.stdin.as_mut().map(|s| s.close_when_drained());
+                    self.stdin_state(state);
                 }
+            }
+        }
+    }
+
+    fn flush_stdin(&mut self) {
+        let state = self.io.stdin.as_mut().map(|s| s.flush());
+        self.stdin_state(state);
+    }
+
+    /// Lets go of the container's stdin once it is closed, so that the container sees its end.
+    fn stdin_state(&mut self, state: Option<StdinState>) {
+        if state == Some(StdinState::Closed) {
+            self.io.stdin = None;
+            for a in &mut self.attached {
+                a.stdin = false;
             }
         }
     }

@@ -1,13 +1,15 @@
 //! The container's stdio as the shim holds it: pipes, or the master side of a pty that the
 //! runtime hands over on the console socket.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::Duration;
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 use crate::runtime::Stdio;
@@ -17,7 +19,7 @@ use super::protocol::{STDERR, STDOUT};
 /// The shim's ends of the container's stdio.
 pub struct ContainerIo {
     /// Where attached clients' stdin goes; `None` once closed (or never opened, without `-i`).
-    pub stdin: Option<File>,
+    pub stdin: Option<StdinPipe>,
     /// Output to read, with its stream id; a pty is one stdout stream.
     pub outputs: Vec<(u8, File)>,
     /// The pty master, kept for resizing.
@@ -62,7 +64,7 @@ pub fn prepare(tty: bool, open_stdin: bool, console: &Path) -> io::Result<(Stdio
         stderr: err_w.into(),
     };
     let io = ContainerIo {
-        stdin: stdin_w,
+        stdin: stdin_w.map(StdinPipe::new).transpose()?,
         outputs: vec![(STDOUT, out_r), (STDERR, err_r)],
         pty: None,
     };
@@ -96,10 +98,90 @@ pub fn finish(p: Prepared, console: &Path) -> io::Result<ContainerIo> {
     let read = master.try_clone()?;
     let write = master.try_clone()?;
     Ok(ContainerIo {
-        stdin: Some(write),
+        stdin: Some(StdinPipe::new(write)?),
         outputs: vec![(STDOUT, read)],
         pty: Some(master),
     })
+}
+
+/// The container's stdin as the shim feeds it: non-blocking, with what the container has not
+/// taken yet held here. A blocking write would stall the shim's only thread while the
+/// container itself waits for us to drain its output, and neither would move again.
+pub struct StdinPipe {
+    file: File,
+    pending: VecDeque<u8>,
+    /// Close once `pending` is written (a client's stdin ended with `stdin_once`).
+    close_when_drained: bool,
+}
+
+/// Beyond this much unwritten stdin, clients' stdin is not read until the container takes some.
+pub const STDIN_HIGH_WATER: usize = 1 << 20;
+
+/// What became of the container's stdin after a write.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StdinState {
+    /// Still open; maybe with bytes waiting for the container to read.
+    Open,
+    /// Closed: drained after a close was asked for, or the container's end is gone.
+    Closed,
+}
+
+impl StdinPipe {
+    /// Takes the shim's end of the container's stdin and makes it non-blocking. For a pty this
+    /// is shared with the master's read side, whose reader must then expect `WouldBlock`.
+    pub fn new(file: File) -> io::Result<StdinPipe> {
+        let flags = fcntl(file.as_raw_fd(), FcntlArg::F_GETFL)?;
+        let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+        fcntl(file.as_raw_fd(), FcntlArg::F_SETFL(flags))?;
+        Ok(StdinPipe {
+            file,
+            pending: VecDeque::new(),
+            close_when_drained: false,
+        })
+    }
+
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// Bytes waiting for the container.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Queues `data` and writes what the container will take now.
+    pub fn push(&mut self, data: &[u8]) -> StdinState {
+        self.pending.extend(data);
+        self.flush()
+    }
+
+    /// Closes the container's stdin once everything queued is written.
+    pub fn close_when_drained(&mut self) -> StdinState {
+        self.close_when_drained = true;
+        self.flush()
+    }
+
+    /// Writes as much of what is queued as the container takes without blocking.
+    pub fn flush(&mut self) -> StdinState {
+        while !self.pending.is_empty() {
+            let (front, _) = self.pending.as_slices();
+            match (&self.file).write(front) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return StdinState::Open,
+                // EPIPE: nothing reads the container's stdin any more; what is queued is lost,
+                // as it would be with Docker.
+                Err(_) => return StdinState::Closed,
+            }
+        }
+        if self.close_when_drained {
+            StdinState::Closed
+        } else {
+            StdinState::Open
+        }
+    }
 }
 
 /// Receives one file descriptor sent with SCM_RIGHTS (the OCI console-socket protocol).

@@ -1,0 +1,37 @@
+//! Small request bodies are read whole before any handler runs.
+//!
+//! A handler that answers without reading the body (an error, a feature berth lacks) would
+//! otherwise have the connection closed under a client still writing it; the client then sees
+//! "broken pipe" or "connection reset" instead of the answer. Large bodies (image tarballs,
+//! archives) stream to their handlers as before.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// Bodies up to this size (JSON requests) are buffered.
+const SMALL_BODY: u64 = 1 << 20;
+
+pub async fn read_small_body(req: Request, next: Next) -> Response {
+    let small = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > 0 && n <= SMALL_BODY);
+    if !small {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, SMALL_BODY as usize).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => ApiError::bad_request(format!("reading the request body: {e}")).into_response(),
+    }
+}
