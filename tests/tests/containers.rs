@@ -874,6 +874,31 @@ fn privileges_capabilities_and_proc() {
         // Docker's 14 default capabilities.
         let out = run(&["busybox", "grep", "CapEff", "/proc/self/status"]).ok();
         assert_eq!(out.stdout, "CapEff:\t00000000a80425fb\n");
+        // Every capability set and the seccomp filter as runc leaves them, whatever the
+        // flags; a namespace the profile forbids stays forbidden.
+        let status = "grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status | tr '\\n\\t' '  '; unshare -U true 2>/dev/null; echo unshare=$?";
+        for flags in [
+            &[][..],
+            &["-u", "1000"],
+            &["--cap-drop", "ALL"],
+            &["--cap-drop", "SETPCAP"],
+            &["--cap-add", "SYS_ADMIN"],
+            &["--security-opt", "no-new-privileges"],
+        ] {
+            let mut args = flags.to_vec();
+            args.extend(["busybox", "sh", "-c", status]);
+            let out = run(&args).ok();
+            let want = match flags {
+                [] => "CapInh: 0000000000000000 CapPrm: 00000000a80425fb CapEff: 00000000a80425fb CapBnd: 00000000a80425fb CapAmb: 0000000000000000 NoNewPrivs: 0 Seccomp: 2 unshare=1\n",
+                ["-u", _] => "CapInh: 0000000000000000 CapPrm: 0000000000000000 CapEff: 0000000000000000 CapBnd: 00000000a80425fb CapAmb: 0000000000000000 NoNewPrivs: 0 Seccomp: 2 unshare=1\n",
+                ["--cap-drop", "ALL"] => "CapInh: 0000000000000000 CapPrm: 0000000000000000 CapEff: 0000000000000000 CapBnd: 0000000000000000 CapAmb: 0000000000000000 NoNewPrivs: 0 Seccomp: 2 unshare=1\n",
+                ["--cap-drop", _] => "CapInh: 0000000000000000 CapPrm: 00000000a80424fb CapEff: 00000000a80424fb CapBnd: 00000000a80424fb CapAmb: 0000000000000000 NoNewPrivs: 0 Seccomp: 2 unshare=1\n",
+                // With CAP_SYS_ADMIN the profile lets namespaces be made.
+                ["--cap-add", _] => "CapInh: 0000000000000000 CapPrm: 00000000a82425fb CapEff: 00000000a82425fb CapBnd: 00000000a82425fb CapAmb: 0000000000000000 NoNewPrivs: 0 Seccomp: 2 unshare=0\n",
+                _ => "CapInh: 0000000000000000 CapPrm: 00000000a80425fb CapEff: 00000000a80425fb CapBnd: 00000000a80425fb CapAmb: 0000000000000000 NoNewPrivs: 1 Seccomp: 2 unshare=1\n",
+            };
+            assert_eq!(out.stdout, want, "{runtime} {flags:?}");
+        }
         let out = run(&["--cap-drop", "CHOWN", "busybox", "sh", "-c", "chown 5 /tmp"]);
         assert!(
             out.stderr.contains("Operation not permitted"),

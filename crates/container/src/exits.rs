@@ -62,9 +62,22 @@ impl ContainerService {
         // The exit is saved before anything of the run is cleared (exit.json included): a crash
         // in between leaves leftovers that the next start clears, never a wrong exit code.
         let finished = state::parse_timestamp(&exit.finished_at);
+        // The restart decision is taken with the exit, in one update: a stop that came in
+        // between would otherwise find the container neither running nor restarting, do
+        // nothing, and be overtaken by the restart.
         let Some(c) = self.update(id, |c| {
             c.state
-                .set_exited(exit.exit_code, exit.oom_killed, error, finished)
+                .set_exited(exit.exit_code, exit.oom_killed, error, finished);
+            if !c.host_config.auto_remove
+                && state::should_restart(
+                    &c.host_config.restart_policy,
+                    exit.exit_code,
+                    c.manually_stopped,
+                    c.restart_count,
+                )
+            {
+                c.state.set_restarting();
+            }
         }) else {
             return;
         };
@@ -93,8 +106,7 @@ impl ContainerService {
             });
             return;
         }
-        let policy = &c.host_config.restart_policy;
-        if state::should_restart(policy, exit.exit_code, c.manually_stopped, c.restart_count) {
+        if c.state.restarting {
             let delay = self
                 .restart_backoff
                 .lock()
@@ -102,7 +114,6 @@ impl ContainerService {
                 .entry(id.to_string())
                 .or_default()
                 .next_delay(ran_for);
-            self.update(id, |c| c.state.set_restarting());
             let svc = self.clone();
             let id = id.to_string();
             tokio::spawn(async move {

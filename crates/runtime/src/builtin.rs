@@ -4,14 +4,17 @@ use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use libcontainer::capabilities::drop_privileges;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process, Spec};
 use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::create_syscall;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
 use crate::runtime::{read_pid, ExecProcess, Runtime, RuntimeError, Stdio};
+use crate::seccomp::bpf::Filter;
 
 pub struct Builtin {
     root: PathBuf,
@@ -31,9 +34,10 @@ impl Builtin {
         id: &str,
         stdio: Stdio,
         pid_file: &Path,
+        confinement: Option<Confinement>,
     ) -> Result<ContainerBuilder, RuntimeError> {
         let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
-            .with_executor(ProgramExecutor)
+            .with_executor(ProgramExecutor { confinement })
             .with_root_path(&self.root)
             .map_err(failed)?
             .with_pid_file(Some(pid_file))
@@ -50,13 +54,71 @@ impl Builtin {
     }
 }
 
-/// Rewrites the bundle's seccomp rules into the form libcontainer reads (see
-/// [`crate::seccomp::adapt_for_libcontainer`]); the spec berthd writes stays standard for runc.
-fn adapt_bundle(bundle: &Path) -> Result<(), RuntimeError> {
+/// Takes the seccomp profile out of the bundle libcontainer reads, so that the container's
+/// init loads our compiled program instead (see [`crate::seccomp::bpf`]). Without
+/// no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the container's program usually
+/// lacks; libcontainer is therefore told to leave CAP_SYS_ADMIN and CAP_SETPCAP in the
+/// effective and permitted sets, and the init drops to the container's own capabilities right
+/// after loading the filter, before it executes anything of the container's.
+fn confine_bundle(bundle: &Path, cache_dir: &Path) -> Result<Option<Confinement>, RuntimeError> {
     let path = bundle.join("config.json");
     let mut spec = Spec::load(&path).map_err(failed)?;
-    crate::seccomp::adapt_for_libcontainer(&mut spec);
-    spec.save(&path).map_err(failed)
+    let Some(profile) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.seccomp_mut().take())
+    else {
+        return Ok(None);
+    };
+    let filter = Filter::for_profile(&profile, cache_dir).map_err(failed)?;
+    // Kept beside the bundle for processes exec'd into the container later.
+    std::fs::write(bundle.join(FILTER_FILE), filter.program())
+        .map_err(|e| RuntimeError::Failed(format!("saving the seccomp filter: {e}")))?;
+    let caps = spec.process_mut().as_mut().and_then(widen_caps);
+    spec.save(&path).map_err(failed)?;
+    Ok(Some(Confinement { filter, caps }))
+}
+
+/// Where a container's compiled seccomp program is kept, in its bundle.
+const FILTER_FILE: &str = "seccomp.bpf";
+
+/// Adds what loading a filter and dropping capabilities afterwards take; returns the
+/// capabilities the process is meant to have.
+fn widen_caps(process: &mut Process) -> Option<LinuxCapabilities> {
+    let wanted = process.capabilities().clone()?;
+    let mut wide = wanted.clone();
+    let extra = [Capability::SysAdmin, Capability::Setpcap];
+    let add = |set: &Option<Capabilities>| {
+        let mut set = set.clone().unwrap_or_default();
+        set.extend(extra);
+        Some(set)
+    };
+    wide.set_effective(add(wanted.effective()));
+    wide.set_permitted(add(wanted.permitted()));
+    process.set_capabilities(Some(wide));
+    Some(wanted)
+}
+
+/// What the init does last, before it executes the container's program: load the seccomp
+/// filter, then narrow its capabilities to the container's.
+#[derive(Clone)]
+struct Confinement {
+    filter: Filter,
+    caps: Option<LinuxCapabilities>,
+}
+
+impl Confinement {
+    fn apply(&self) -> Result<(), String> {
+        self.filter
+            .load()
+            .map_err(|e| format!("loading the seccomp filter: {e}"))?;
+        if let Some(caps) = &self.caps {
+            let syscall = create_syscall();
+            drop_privileges(caps, syscall.as_ref())
+                .map_err(|e| format!("dropping capabilities: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// libcontainer's errors name its own internals; what a user needs is the innermost cause,
@@ -92,8 +154,8 @@ impl Runtime for Builtin {
         pid_file: &Path,
     ) -> Result<i32, RuntimeError> {
         std::fs::create_dir_all(&self.root).map_err(|e| RuntimeError::Failed(e.to_string()))?;
-        adapt_bundle(bundle)?;
-        self.builder(id, stdio, pid_file)?
+        let confinement = confine_bundle(bundle, &self.root.join("seccomp"))?;
+        self.builder(id, stdio, pid_file, confinement)?
             .as_init(bundle)
             .with_systemd(false)
             .with_detach(true)
@@ -107,8 +169,30 @@ impl Runtime for Builtin {
     }
 
     fn exec(&self, id: &str, process: &ExecProcess, stdio: Stdio) -> Result<i32, RuntimeError> {
+        // The container's filter binds exec'd processes too; libcontainer no longer sees it in
+        // the bundle, so it comes from the file create left there.
+        let bundle = self.load(id)?.bundle().to_path_buf();
+        let confinement = match std::fs::read(bundle.join(FILTER_FILE)) {
+            Ok(program) => {
+                let filter = Filter::from_program(program, 0).map_err(failed)?;
+                let mut spec: Process = serde_json::from_slice(
+                    &std::fs::read(&process.process_json)
+                        .map_err(|e| RuntimeError::Failed(format!("exec process: {e}")))?,
+                )
+                .map_err(|e| RuntimeError::Failed(format!("exec process: {e}")))?;
+                let caps = widen_caps(&mut spec);
+                std::fs::write(
+                    &process.process_json,
+                    serde_json::to_vec(&spec).map_err(|e| RuntimeError::Failed(e.to_string()))?,
+                )
+                .map_err(|e| RuntimeError::Failed(format!("exec process: {e}")))?;
+                Some(Confinement { filter, caps })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(RuntimeError::Failed(format!("seccomp filter: {e}"))),
+        };
         let pid = self
-            .builder(id, stdio, &process.pid_file)?
+            .builder(id, stdio, &process.pid_file, confinement)?
             .as_tenant()
             .with_process(Some(&process.process_json))
             .with_detach(true)
@@ -143,7 +227,9 @@ impl Runtime for Builtin {
 /// Runs the container's program, reporting a program that cannot run in the words runc uses,
 /// which are the words Docker users (and the docker CLI's exit-code logic) know.
 #[derive(Clone)]
-struct ProgramExecutor;
+struct ProgramExecutor {
+    confinement: Option<Confinement>,
+}
 
 impl Executor for ProgramExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
@@ -171,6 +257,9 @@ impl Executor for ProgramExecutor {
             .iter()
             .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
             .collect::<Result<_, _>>()?;
+        if let Some(c) = &self.confinement {
+            c.apply().map_err(ExecutorError::Other)?;
+        }
         reset_signals();
         let err = nix::unistd::execvp(&argv[0], &argv).unwrap_err();
         Err(ExecutorError::Other(format!(

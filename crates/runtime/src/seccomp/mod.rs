@@ -6,58 +6,17 @@
 //! CAP_SYS_PTRACE, ...). Like Docker, the groups are resolved here, against the container's
 //! bounding set, so the runtime only sees a flat rule list.
 
+pub mod bpf;
 mod syscalls;
 
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator, LinuxSyscall,
-    Spec,
 };
 
 /// Docker's default profile for a container whose bounding set is `caps` (names such as
 /// `"CAP_SYS_ADMIN"`), for this host's architecture and kernel.
 pub fn default_profile(caps: &[String]) -> LinuxSeccomp {
     profile_for(caps, host_arch(), kernel_version())
-}
-
-/// Rewrites the spec's seccomp rules for youki's libcontainer 0.7, which reads a
-/// SCMP_CMP_MASKED_EQ argument the other way round from the OCI spec, libseccomp and runc: it
-/// masks with `valueTwo` and compares with `value`. Fed Docker's clone rule as written it masks
-/// with 0, which libseccomp takes as no condition, and every clone flag (new user namespaces
-/// included) gets through. Call this on the spec the builtin runtime loads, never on a
-/// config.json meant for runc or crun.
-pub fn adapt_for_libcontainer(spec: &mut Spec) {
-    let Some(seccomp) = spec
-        .linux_mut()
-        .as_mut()
-        .and_then(|l| l.seccomp_mut().as_mut())
-    else {
-        return;
-    };
-    let Some(rules) = seccomp.syscalls().clone() else {
-        return;
-    };
-    let rules = rules
-        .into_iter()
-        .map(|mut rule| {
-            if let Some(args) = rule.args().clone() {
-                rule.set_args(Some(args.iter().map(swap_masked_eq).collect()));
-            }
-            rule
-        })
-        .collect();
-    seccomp.set_syscalls(Some(rules));
-}
-
-fn swap_masked_eq(arg: &LinuxSeccompArg) -> LinuxSeccompArg {
-    if arg.op() != LinuxSeccompOperator::ScmpCmpMaskedEq {
-        return *arg;
-    }
-    seccomp_arg(&Arg {
-        index: arg.index(),
-        value: arg.value_two().unwrap_or(0),
-        value_two: Some(arg.value()),
-        op: arg.op(),
-    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -478,10 +437,12 @@ mod tests {
         (ret == -1).then(|| std::io::Error::last_os_error().raw_os_error().unwrap())
     }
 
-    /// Loads `profile` through libcontainer (libseccomp) on a scratch thread, as the builtin
-    /// runtime does, and runs `probe` under it. A filter binds only the thread that loads it,
-    /// so the rest of the test process is untouched.
+    /// Compiles `profile` as the builtin runtime does, loads it on a scratch thread and runs
+    /// `probe` under it. A filter binds only the thread that loads it, so the rest of the test
+    /// process is untouched.
     fn under_filter<T: Send + 'static>(profile: LinuxSeccomp, probe: fn() -> T) -> T {
+        let dir = tempfile::tempdir().unwrap();
+        let filter = bpf::Filter::for_profile(&profile, dir.path()).expect("compile profile");
         std::thread::spawn(move || {
             // Loading a filter needs CAP_SYS_ADMIN or no_new_privs; set the latter so the
             // test also runs unprivileged. It too is per thread.
@@ -489,7 +450,7 @@ mod tests {
                 unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
                 0
             );
-            libcontainer::seccomp::initialize_seccomp(&profile).expect("load profile");
+            filter.load().expect("load filter");
             probe()
         })
         .join()
@@ -506,19 +467,9 @@ mod tests {
         (plain, ns)
     }
 
-    fn spec_with(profile: LinuxSeccomp) -> Spec {
-        let mut linux = oci_spec::runtime::Linux::default();
-        linux.set_seccomp(Some(profile));
-        let mut spec = Spec::default();
-        spec.set_linux(Some(linux));
-        spec
-    }
-
     #[test]
-    fn filters_under_libcontainer() {
-        let mut spec = spec_with(default_profile(&docker_default_caps()));
-        adapt_for_libcontainer(&mut spec);
-        let profile = spec.linux().as_ref().unwrap().seccomp().clone().unwrap();
+    fn compiled_profile_filters() {
+        let profile = default_profile(&docker_default_caps());
         let (clone, ns_clone, clone3, unshare, personality) = under_filter(profile, || {
             let (plain, ns) = clone_errnos();
             let c3 = errno(unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0) });
@@ -542,36 +493,31 @@ mod tests {
         assert_eq!(personality, None);
     }
 
-    /// Canary for the bug adapt_for_libcontainer works around. When it fails, libcontainer
-    /// reads MASKED_EQ like runc: delete adapt_for_libcontainer and its callers, or the
-    /// swapped rule will let every clone through again.
     #[test]
-    fn libcontainer_still_swaps_masked_eq() {
+    fn compiled_programs_are_cached_by_profile() {
+        let dir = tempfile::tempdir().unwrap();
         let profile = default_profile(&docker_default_caps());
-        let (plain, ns) = under_filter(profile, clone_errnos);
-        assert_eq!(plain, Some(libc::EINVAL));
-        assert_eq!(
-            ns,
-            Some(libc::EINVAL),
-            "libcontainer fixed MASKED_EQ; see the doc comment"
-        );
+        let first = bpf::Filter::for_profile(&profile, dir.path()).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(std::fs::read(files[0].path()).unwrap(), first.program());
+        // A damaged cache entry is compiled again, not loaded.
+        std::fs::write(files[0].path(), b"garbage").unwrap();
+        let again = bpf::Filter::for_profile(&profile, dir.path()).unwrap();
+        assert_eq!(again, first);
+        // Another profile is another program.
+        let admin = default_profile(&caps(&["CAP_SYS_ADMIN"]));
+        let other = bpf::Filter::for_profile(&admin, dir.path()).unwrap();
+        assert_ne!(other.program(), first.program());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]
-    fn adapt_swaps_only_masked_eq() {
-        let mut spec = spec_with(default_profile(&docker_default_caps()));
-        adapt_for_libcontainer(&mut spec);
-        let profile = spec.linux().as_ref().unwrap().seccomp().clone().unwrap();
-        let clone = rules_for(&profile, "clone")[0].args().clone().unwrap()[0];
-        assert_eq!((clone.value(), clone.value_two()), (0, Some(0x7E020000)));
-        let pers = rules_for(&profile, "personality")[1]
-            .args()
-            .clone()
-            .unwrap()[0];
-        assert_eq!((pers.value(), pers.value_two()), (0x8, None));
-        // No seccomp at all (privileged) is left alone.
-        let mut bare = Spec::default();
-        adapt_for_libcontainer(&mut bare);
-        assert_eq!(bare, Spec::default());
+    fn notify_profiles_are_refused() {
+        let mut profile = default_profile(&docker_default_caps());
+        profile.set_default_action(LinuxSeccompAction::ScmpActNotify);
+        let dir = tempfile::tempdir().unwrap();
+        let err = bpf::Filter::for_profile(&profile, dir.path()).unwrap_err();
+        assert!(err.to_string().contains("SCMP_ACT_NOTIFY"), "{err}");
     }
 }
