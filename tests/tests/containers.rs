@@ -511,6 +511,27 @@ fn a_killed_shim_is_reported_and_the_daemon_carries_on() {
         "still here\n"
     );
     d.docker(&["rm", "victim"]).ok();
+    // Removed at once after its shim died: the container's processes still go, and nothing
+    // of it stays mounted.
+    let id = d
+        .docker(&["run", "-d", "--name", "victim2", "busybox", "sleep", "1000"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let container_pid: i32 = inspect(&d, "victim2", "{{.State.Pid}}").parse().unwrap();
+    // SAFETY: killing the shim this test's daemon started.
+    unsafe { libc::kill(shim_pid(&d, &id), libc::SIGKILL) };
+    d.docker(&["rm", "-f", "victim2"]).ok();
+    wait_until("the orphaned container process to be gone", || {
+        !std::path::Path::new(&format!("/proc/{container_pid}")).exists()
+    });
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    assert!(
+        mounts_under(&d.data_root()).is_empty(),
+        "{:?}",
+        mounts_under(&d.data_root())
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 /// The container's read-write layer and the overlay's scratch dir, beside the mount point.
@@ -53,21 +54,30 @@ pub fn mount_rootfs(lower: &[PathBuf], dir: &Path) -> io::Result<PathBuf> {
 }
 
 /// Unmounts the rootfs if mounted; a busy mount is detached lazily rather than left behind.
+/// umount(2) itself says when nothing is mounted there (EINVAL), which spares reading the
+/// mount table on every container exit.
 pub fn unmount_rootfs(dir: &Path) -> io::Result<()> {
     let target = dir.join("rootfs");
-    while is_mountpoint(&target) {
-        if let Err(e) = umount2(&target, MntFlags::empty()) {
-            umount2(&target, MntFlags::MNT_DETACH).map_err(|e2| {
+    // More than one overlay can be stacked there only by accident; a few rounds clear that.
+    for _ in 0..8 {
+        match umount2(&target, MntFlags::empty()) {
+            Ok(()) => continue,
+            Err(Errno::EINVAL | Errno::ENOENT) => return Ok(()),
+            Err(e) => umount2(&target, MntFlags::MNT_DETACH).map_err(|e2| {
                 io::Error::other(format!("unmounting {}: {e}; {e2}", target.display()))
-            })?;
+            })?,
         }
     }
     Ok(())
 }
 
-/// Whether `path` is a mount point, from the mount table (a stat-based check cannot see an
-/// overlay mounted on a directory of the same filesystem reliably).
+/// Whether `path` is the root of a mount: statx's STATX_ATTR_MOUNT_ROOT where the kernel
+/// reports it (5.8 and later), else the mount table (comparing devices cannot see an overlay
+/// mounted on a directory of the same filesystem reliably).
 pub fn is_mountpoint(path: &Path) -> bool {
+    if let Some(root) = statx_mount_root(path) {
+        return root;
+    }
     let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
@@ -75,6 +85,26 @@ pub fn is_mountpoint(path: &Path) -> bool {
     table
         .lines()
         .any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(want.as_str()))
+}
+
+fn statx_mount_root(path: &Path) -> Option<bool> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statx fills the zeroed struct we own; `c` is a valid NUL-terminated path.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+            libc::STATX_BASIC_STATS,
+            &mut stx,
+        )
+    };
+    if r != 0 {
+        return (Errno::last() == Errno::ENOENT).then_some(false);
+    }
+    let known = stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    known.then_some(stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -203,5 +233,32 @@ mod tests {
         assert_eq!(unescape("/a\\040b"), "/a b");
         assert!(is_mountpoint(Path::new("/proc")));
         assert!(!is_mountpoint(Path::new("/proc/self")));
+    }
+
+    #[test]
+    fn a_mount_on_the_same_filesystem_is_seen_and_unmounted() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare_dirs(dir.path()).unwrap();
+        let rootfs = dir.path().join("rootfs");
+        let src = dir.path().join("upper");
+        if mount(
+            Some(&src),
+            &rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .is_err()
+        {
+            eprintln!("skipped: mounting needs root");
+            return;
+        }
+        assert!(is_mountpoint(&rootfs));
+        assert!(!is_mountpoint(&src));
+        unmount_rootfs(dir.path()).unwrap();
+        assert!(!is_mountpoint(&rootfs));
+        // Nothing mounted, or nothing there at all: nothing to do.
+        unmount_rootfs(dir.path()).unwrap();
+        unmount_rootfs(&dir.path().join("missing")).unwrap();
     }
 }

@@ -18,6 +18,9 @@ use super::report;
 use super::run::{CreateArgs, RunArgs};
 
 #[derive(Debug, Subcommand)]
+// Each command's flags are built only when that command is parsed: building all of them took
+// most of the CLI's start-up.
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Attach local standard input, output, and error streams to a running container
     #[command(override_usage = "berth container attach [OPTIONS] CONTAINER")]

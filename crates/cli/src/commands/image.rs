@@ -16,6 +16,9 @@ use crate::format::{ellipsis, since, Output};
 use crate::progress::{display, stdout_is_terminal};
 
 #[derive(Debug, Subcommand)]
+// Each command's flags are built only when that command is parsed: building all of them took
+// most of the CLI's start-up.
+#[command(defer = true)]
 pub enum ImageCommand {
     /// Download an image from a registry
     Pull(PullArgs),

@@ -47,6 +47,9 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Each command's flags are built only when that command is parsed: building all of them took
+// most of the CLI's start-up.
+#[command(defer = true)]
 pub enum Command {
     /// Show the berth version information
     Version(system::VersionArgs),

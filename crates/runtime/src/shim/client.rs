@@ -68,14 +68,8 @@ pub async fn spawn(exe: &Path, cfg: &ShimConfig) -> Result<i32, ShimError> {
         .stdout(Stdio::piped())
         .stderr(shim_log)
         .kill_on_drop(false);
-    // SAFETY: setsid is async-signal-safe; it detaches the shim from berthd's session so a
-    // signal to berthd's process group (ctrl-c in a terminal) does not reach the shim.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // No pre_exec hook here (the shim calls setsid itself): without one the child is started
+    // with posix_spawn rather than a fork of the whole daemon.
     let mut child = cmd.spawn()?;
     let stdout = child.stdout.take().expect("piped stdout");
     let mut line = String::new();

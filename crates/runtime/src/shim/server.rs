@@ -45,6 +45,9 @@ extern "C" fn on_sigchld(_: libc::c_int) {
 
 /// Runs a shim from its config file; returns the process exit code.
 pub fn run(config_path: &Path) -> i32 {
+    // Out of berthd's session and process group, so that a signal to those (ctrl-c on a
+    // berthd in a terminal) does not reach the shim.
+    let _ = nix::unistd::setsid();
     let cfg: ShimConfig = match std::fs::read(config_path)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
