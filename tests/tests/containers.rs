@@ -482,18 +482,31 @@ fn running_containers_survive_a_daemon_crash() {
     );
 }
 
-#[test]
-fn a_killed_shim_is_reported_and_the_daemon_carries_on() {
-    let (d, _reg) = Daemon::with_busybox();
+/// Runs `sleep` in a container named `name`, kills its shim with SIGKILL, and returns the
+/// container process's PID (now an orphan).
+fn run_and_kill_shim(d: &Daemon, name: &str) -> i32 {
     let id = d
-        .docker(&["run", "-d", "--name", "victim", "busybox", "sleep", "1000"])
+        .docker(&["run", "-d", "--name", name, "busybox", "sleep", "1000"])
         .ok()
         .stdout
         .trim()
         .to_string();
-    let container_pid: i32 = inspect(&d, "victim", "{{.State.Pid}}").parse().unwrap();
+    let container_pid: i32 = inspect(d, name, "{{.State.Pid}}").parse().unwrap();
     // SAFETY: killing the shim this test's daemon started.
-    unsafe { libc::kill(shim_pid(&d, &id), libc::SIGKILL) };
+    unsafe { libc::kill(shim_pid(d, &id), libc::SIGKILL) };
+    container_pid
+}
+
+fn wait_gone(pid: i32) {
+    wait_until("the orphaned container process to be gone", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+}
+
+#[test]
+fn a_killed_shim_is_reported_and_the_daemon_carries_on() {
+    let (d, _reg) = Daemon::with_busybox();
+    let container_pid = run_and_kill_shim(&d, "victim");
     wait_until("the exit to be recorded", || {
         status(&d, "victim").starts_with("Exited (137)")
     });
@@ -501,9 +514,7 @@ fn a_killed_shim_is_reported_and_the_daemon_carries_on() {
         inspect(&d, "victim", "{{.State.Error}}"),
         "container shim exited unexpectedly"
     );
-    wait_until("the orphaned container process to be gone", || {
-        !std::path::Path::new(&format!("/proc/{container_pid}")).exists()
-    });
+    wait_gone(container_pid);
     assert_eq!(
         d.docker(&["run", "--rm", "busybox", "echo", "still here"])
             .ok()
@@ -513,19 +524,9 @@ fn a_killed_shim_is_reported_and_the_daemon_carries_on() {
     d.docker(&["rm", "victim"]).ok();
     // Removed at once after its shim died: the container's processes still go, and nothing
     // of it stays mounted.
-    let id = d
-        .docker(&["run", "-d", "--name", "victim2", "busybox", "sleep", "1000"])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
-    let container_pid: i32 = inspect(&d, "victim2", "{{.State.Pid}}").parse().unwrap();
-    // SAFETY: killing the shim this test's daemon started.
-    unsafe { libc::kill(shim_pid(&d, &id), libc::SIGKILL) };
+    let container_pid = run_and_kill_shim(&d, "victim2");
     d.docker(&["rm", "-f", "victim2"]).ok();
-    wait_until("the orphaned container process to be gone", || {
-        !std::path::Path::new(&format!("/proc/{container_pid}")).exists()
-    });
+    wait_gone(container_pid);
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
     assert!(
         mounts_under(&d.data_root()).is_empty(),
