@@ -61,6 +61,7 @@ impl ContainerService {
     /// Starts the container's program: mounts the rootfs, writes the spec, starts a shim,
     /// connects waiting attaches, runs the program, and watches for its exit.
     pub(crate) async fn run(self: &Arc<Self>, id: &str) -> Result<(), ContainerError> {
+        tokio::task::spawn_blocking(berth_runtime::cgroups::prime_migration);
         let c = self.get(id)?;
         let dir = self.paths.dir(id);
         let state_dir = self.paths.state_dir(id);
