@@ -2,7 +2,7 @@
 //! hybrid (v1 controllers plus an often empty `/sys/fs/cgroup/unified`), or pure v2.
 
 use std::ffi::CString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The cgroup layout of the host, as `docker info` reports it (`CgroupVersion`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +85,133 @@ fn own_cgroup_procs() -> Option<std::path::PathBuf> {
     procs.exists().then_some(procs)
 }
 
+/// Where the cgroup `cgroups_path` (as in the OCI spec, e.g. `/berth/<id>`) is in every mounted
+/// hierarchy: the one tree on v2; on v1 every controller's tree and the named ones (runtimes
+/// make the container's cgroup in all of them).
+pub fn hierarchy_dirs(cgroups_path: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let rel = cgroups_path.trim_start_matches('/');
+    if detect() == Some(CgroupVersion::V2) {
+        return vec![root.join(rel)];
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        // Comounted controllers show up twice (cpu and cpu,cpuacct): only real directories.
+        .filter(|p| !p.is_symlink() && p.join("cgroup.procs").exists())
+        .map(|p| p.join(rel))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Removes a container's cgroup from every hierarchy, after killing whatever still runs in it.
+/// A frozen cgroup is thawed first: a frozen process cannot act on SIGKILL. Sub-cgroups the
+/// container made go too. Listing a cgroup directory is slow (it holds every control file),
+/// so the tree is walked only where a plain rmdir finds it busy.
+pub fn remove(cgroups_path: &str) -> std::io::Result<()> {
+    let dirs: Vec<PathBuf> = hierarchy_dirs(cgroups_path)
+        .into_iter()
+        .filter(|d| d.exists())
+        .collect();
+    let Some(first) = dirs.first() else {
+        return Ok(());
+    };
+    for d in &dirs {
+        let file = if d.starts_with("/sys/fs/cgroup/freezer") {
+            "freezer.state"
+        } else if d.join("cgroup.freeze").exists() {
+            "cgroup.freeze"
+        } else {
+            continue;
+        };
+        let _ = std::fs::write(
+            d.join(file),
+            if file == "cgroup.freeze" {
+                "0"
+            } else {
+                "THAWED"
+            },
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    kill_members(&[first.clone()], deadline)?;
+    for d in &dirs {
+        remove_tree(d, deadline)?;
+    }
+    Ok(())
+}
+
+/// SIGKILLs the processes of the cgroups `dirs` until none is left.
+fn kill_members(dirs: &[PathBuf], deadline: std::time::Instant) -> std::io::Result<()> {
+    loop {
+        let mut pids = std::collections::BTreeSet::new();
+        for d in dirs {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(std::io::Error::other(format!(
+                "processes {pids:?} in {} do not die",
+                dirs[0].display()
+            )));
+        }
+        for pid in pids {
+            // SAFETY: kill(2) with a PID read from the container's own cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// The cgroups below `dir` (not `dir` itself), parents before children.
+fn subgroups(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(e.path());
+                todo.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// rmdir of a cgroup; when it is busy, its sub-cgroups are emptied and removed first, and a
+/// cgroup whose last process has just died gets a moment to notice.
+fn remove_tree(dir: &Path, deadline: std::time::Instant) -> std::io::Result<()> {
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY)
+                    && std::time::Instant::now() < deadline =>
+            {
+                let subs = subgroups(dir);
+                kill_members(&subs, deadline)?;
+                for s in subs.iter().rev() {
+                    let _ = std::fs::remove_dir(s);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => {
+                return Err(std::io::Error::other(format!(
+                    "removing cgroup {}: {e}",
+                    dir.display()
+                )))
+            }
+        }
+    }
+}
+
 /// How many times the kernel's OOM killer struck in the container's cgroup (`cgroups_path` as in
 /// the OCI spec, relative to each hierarchy). Read before the runtime removes the cgroup.
 pub fn oom_kill_count(cgroups_path: &str) -> u64 {
@@ -160,5 +287,35 @@ mod tests {
             std::fs::read_to_string("/proc/self/cgroup").unwrap(),
             before
         );
+    }
+
+    #[test]
+    fn removing_a_cgroup_kills_its_processes_and_removes_it_everywhere() {
+        let path = format!("/berth-unit-{}/c", std::process::id());
+        let dirs = hierarchy_dirs(&path);
+        if dirs.is_empty() || dirs.iter().any(|d| std::fs::create_dir_all(d).is_err()) {
+            eprintln!("skipped: making cgroups needs root");
+            return;
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        for d in &dirs {
+            // Some hierarchies (an empty cgroup2 beside v1) may refuse; one is enough.
+            let _ = std::fs::write(d.join("cgroup.procs"), child.id().to_string());
+        }
+        // A sub-cgroup the container could have made, holding the process in one hierarchy.
+        let inner = dirs[0].join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::write(inner.join("cgroup.procs"), child.id().to_string()).unwrap();
+        remove(&path).unwrap();
+        assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
+        for d in &dirs {
+            assert!(!d.exists(), "{} left", d.display());
+            let _ = std::fs::remove_dir(d.parent().unwrap());
+        }
+        // Already gone: nothing to do.
+        remove(&path).unwrap();
     }
 }
