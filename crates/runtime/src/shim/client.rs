@@ -135,7 +135,7 @@ impl Shim {
     pub async fn call_within(&self, req: &Request, limit: Duration) -> Result<Reply, ShimError> {
         let reply = tokio::time::timeout(limit, async {
             let mut conn = self.connect(req).await?;
-            read_reply(&mut conn).await
+            read_whole_reply(&mut conn).await
         })
         .await
         .map_err(|_| ShimError::Timeout(self.id.clone()))??;
@@ -149,7 +149,7 @@ impl Shim {
     /// without saying.
     pub async fn wait(&self) -> Result<ExitInfo, ShimError> {
         let mut conn = self.connect(&Request::Wait).await?;
-        let reply = read_reply(&mut conn).await?;
+        let reply = read_whole_reply(&mut conn).await?;
         if let Some(e) = reply.error {
             return Err(ShimError::Runtime(e));
         }
@@ -190,9 +190,29 @@ async fn read_reply(conn: &mut UnixStream) -> Result<Reply, ShimError> {
             break;
         }
         line.push(b);
-        if line.len() > 64 * 1024 {
+        if line.len() > MAX_REPLY {
             return Err(std::io::Error::other("shim reply too long").into());
         }
     }
     Ok(serde_json::from_slice(&line).map_err(std::io::Error::other)?)
 }
+
+/// Reads a reply after which nothing follows, in as few reads as it arrives in.
+async fn read_whole_reply(conn: &mut UnixStream) -> Result<Reply, ShimError> {
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !line.contains(&b'\n') {
+        let n = conn.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        line.extend_from_slice(&buf[..n]);
+        if line.len() > MAX_REPLY {
+            return Err(std::io::Error::other("shim reply too long").into());
+        }
+    }
+    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    Ok(serde_json::from_slice(&line[..end]).map_err(std::io::Error::other)?)
+}
+
+const MAX_REPLY: usize = 64 * 1024;
