@@ -61,7 +61,7 @@ impl ContainerService {
     /// Starts the container's program: mounts the rootfs, writes the spec, starts a shim,
     /// connects waiting attaches, runs the program, and watches for its exit.
     pub(crate) async fn run(self: &Arc<Self>, id: &str) -> Result<(), ContainerError> {
-        tokio::task::spawn_blocking(berth_runtime::cgroups::prime_migration);
+        prime_cgroup_migration();
         let c = self.get(id)?;
         let dir = self.paths.dir(id);
         let state_dir = self.paths.state_dir(id);
@@ -323,5 +323,14 @@ impl ContainerService {
             (hostname_path, "/etc/hostname"),
             (hosts_path, "/etc/hosts"),
         ])
+    }
+}
+
+/// Starts, on a spare thread, the RCU grace period a start's cgroup migration would otherwise
+/// wait for (see [`berth_runtime::cgroups::prime_migration`]). Called at create too: `run`
+/// creates and then starts at once, and the earlier the wait begins the less of it is left.
+pub(crate) fn prime_cgroup_migration() {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn_blocking(berth_runtime::cgroups::prime_migration);
     }
 }

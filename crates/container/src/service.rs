@@ -148,6 +148,7 @@ impl ContainerService {
         name: Option<&str>,
         mut body: CreateBody,
     ) -> Result<(String, Vec<String>), ContainerError> {
+        crate::lifecycle::prime_cgroup_migration();
         let image_name = body.config.image.clone();
         if image_name.is_empty() {
             return Err(ContainerError::Invalid(
