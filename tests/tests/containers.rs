@@ -1140,3 +1140,40 @@ fn pipelines_restarts_of_rm_containers_and_attach_clients_that_leave() {
         status(&d, "chatty")
     );
 }
+
+#[test]
+fn a_removal_cut_short_is_finished_at_the_next_start() {
+    let (mut d, _reg) = Daemon::with_busybox();
+    let id = d
+        .docker(&["create", "--name", "half", "busybox", "true"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let dir = d.data_root().join("containers").join(&id);
+    // As berthd leaves it between forgetting a container and removing its files: no record,
+    // and (here, a stand-in for) its rootfs still mounted.
+    d.kill9();
+    let precious = d.root_path("precious");
+    std::fs::create_dir_all(&precious).unwrap();
+    std::fs::write(precious.join("keep"), "data").unwrap();
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let status = std::process::Command::new("mount")
+        .arg("--bind")
+        .arg(&precious)
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_file(dir.join("config.v2.json")).unwrap();
+    d.start_again();
+    assert!(!dir.exists(), "{} left", dir.display());
+    assert!(mounts_under(&d.data_root()).is_empty());
+    // Nothing was removed through the mount.
+    assert_eq!(
+        std::fs::read_to_string(precious.join("keep")).unwrap(),
+        "data"
+    );
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+}

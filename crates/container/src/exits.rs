@@ -81,7 +81,13 @@ impl ContainerService {
         }) else {
             return;
         };
-        self.clear_run(id);
+        if c.host_config.auto_remove {
+            // The removal that follows detaches the rootfs without waiting for the overlay to
+            // be torn down; unmounting it here would wait.
+            self.clear_run_state(id);
+        } else {
+            self.clear_run(id);
+        }
         if exit.oom_killed {
             self.emit(&c, "oom", &[]);
         }
@@ -229,6 +235,11 @@ impl ContainerService {
         if let Err(e) = rootfs::unmount_rootfs(&dir) {
             tracing::error!(id, error = %e, "unmounting rootfs");
         }
+        self.clear_run_state(id);
+    }
+
+    /// [`Self::clear_run`] but the rootfs, which stays mounted (for a removal to detach).
+    pub(crate) fn clear_run_state(&self, id: &str) {
         let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
         let _ = std::fs::remove_file(self.paths.shim_socket(id));
         let _ = std::fs::remove_file(self.paths.console_socket(id));

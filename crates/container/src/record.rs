@@ -142,7 +142,10 @@ impl Records {
                 }
                 None => {
                     tracing::warn!(dir = %e.path().display(), "removing container directory without a record");
-                    let _ = std::fs::remove_dir_all(e.path());
+                    // Its rootfs may still be mounted: never remove through a mount.
+                    if crate::rootfs::unmount_rootfs(&e.path()).is_ok() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
                 }
             }
         }
@@ -169,7 +172,11 @@ impl Records {
         Ok(())
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<Container> {
+    /// Forgets a container: its record file goes at once, so that whatever is left of its
+    /// directory is no container's (and is cleared at the next load if a crash interrupts its
+    /// removal).
+    pub fn remove(&mut self, paths: &Paths, id: &str) -> Option<Container> {
+        let _ = std::fs::remove_file(paths.dir(id).join(RECORD));
         self.by_id.remove(id)
     }
 

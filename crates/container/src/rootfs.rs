@@ -71,6 +71,23 @@ pub fn unmount_rootfs(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes the rootfs out of the mount table at once and returns what still holds the overlay:
+/// the overlay is torn down (its upper filesystem synced first) when that is dropped, wherever
+/// that happens. Only for a removal: a new mount on the same upper directory would be refused
+/// while the old overlay lives.
+pub fn detach_rootfs(dir: &Path) -> io::Result<Option<std::fs::File>> {
+    let target = dir.join("rootfs");
+    if !is_mountpoint(&target) {
+        return Ok(None);
+    }
+    let hold = std::fs::File::open(&target)?;
+    umount2(&target, MntFlags::MNT_DETACH)
+        .map_err(|e| io::Error::other(format!("unmounting {}: {e}", target.display())))?;
+    // Anything stacked beneath goes the ordinary way.
+    unmount_rootfs(dir)?;
+    Ok(Some(hold))
+}
+
 /// Whether `path` is the root of a mount: statx's STATX_ATTR_MOUNT_ROOT where the kernel
 /// reports it (5.8 and later), else the mount table (comparing devices cannot see an overlay
 /// mounted on a directory of the same filesystem reliably).
@@ -259,6 +276,19 @@ mod tests {
         assert!(!is_mountpoint(&rootfs));
         // Nothing mounted, or nothing there at all: nothing to do.
         unmount_rootfs(dir.path()).unwrap();
+        assert!(detach_rootfs(dir.path()).unwrap().is_none());
+        // Detached: out of the mount table at once, the mount itself held by the file.
+        mount(
+            Some(&src),
+            &rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        let hold = detach_rootfs(dir.path()).unwrap().expect("was mounted");
+        assert!(!is_mountpoint(&rootfs));
+        drop(hold);
         unmount_rootfs(&dir.path().join("missing")).unwrap();
     }
 }

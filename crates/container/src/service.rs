@@ -16,6 +16,7 @@ use crate::events::{Event, EventLog};
 use crate::names;
 use crate::process;
 use crate::record::{new_id, valid_name, Container, Paths, Records};
+use crate::rootfs;
 use crate::state::{ContainerState, ContainerStatus};
 
 /// The runtimes berthd knows (`--runtime` names), and the default one.
@@ -369,11 +370,28 @@ impl ContainerService {
             return;
         };
         let dir = self.paths.dir(id);
-        self.clear_run(id);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::error!(id, error = %e, "removing container directory");
+        let detached = rootfs::detach_rootfs(&dir);
+        self.clear_run_state(id);
+        self.records.lock().unwrap().remove(&self.paths, id);
+        // The container is gone from here on; its files go on a spare thread. Tearing the
+        // overlay down syncs the upper filesystem, and removing the directory then waits on
+        // that: milliseconds nobody needs to wait for. A crash in between leaves a directory
+        // without a record, which the next start clears.
+        let id_owned = id.to_string();
+        let remove_files = move || match detached {
+            // Never remove files through a mount that is still there.
+            Err(e) => tracing::error!(id = id_owned, error = %e, "unmounting rootfs"),
+            Ok(hold) => {
+                drop(hold);
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::error!(id = id_owned, error = %e, "removing container directory");
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(remove_files)),
+            Err(_) => remove_files(),
         }
-        self.records.lock().unwrap().remove(id);
         self.op_locks.lock().unwrap().remove(id);
         self.restart_backoff.lock().unwrap().remove(id);
         self.fail_pending_attach(id);
