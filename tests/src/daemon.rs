@@ -125,6 +125,8 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("berthd did not start:\n{}", self.log());
     }
 

@@ -150,6 +150,8 @@ pub fn layer(tar: &[u8], c: Compression, oci: bool) -> Layer {
 }
 
 /// An image config: compact JSON with sorted keys, as the test images have always been made.
+/// One argument per field of the config the test images vary.
+#[allow(clippy::too_many_arguments)]
 pub fn config(
     arch: &str,
     variant: Option<&str>,

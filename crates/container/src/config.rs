@@ -93,7 +93,7 @@ impl Default for LogConfig {
 }
 
 /// `HostConfig`: what the host gives the container. Resource fields sit flat in it, as in the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
@@ -153,64 +153,6 @@ pub struct HostConfig {
     pub readonly_paths: Option<Vec<String>>,
 }
 
-impl Default for HostConfig {
-    fn default() -> Self {
-        HostConfig {
-            binds: None,
-            container_id_file: String::new(),
-            log_config: LogConfig::default(),
-            network_mode: String::new(),
-            port_bindings: None,
-            restart_policy: RestartPolicy::default(),
-            auto_remove: false,
-            volume_driver: String::new(),
-            volumes_from: None,
-            mounts: None,
-            console_size: [0, 0],
-            cap_add: None,
-            cap_drop: None,
-            cgroupns_mode: String::new(),
-            dns: None,
-            dns_options: None,
-            dns_search: None,
-            extra_hosts: None,
-            group_add: None,
-            ipc_mode: String::new(),
-            cgroup: String::new(),
-            links: None,
-            oom_score_adj: 0,
-            pid_mode: String::new(),
-            privileged: false,
-            publish_all_ports: false,
-            readonly_rootfs: false,
-            security_opt: None,
-            tmpfs: None,
-            uts_mode: String::new(),
-            userns_mode: String::new(),
-            shm_size: 0,
-            runtime: String::new(),
-            init: None,
-            cpu_shares: 0,
-            memory: 0,
-            nano_cpus: 0,
-            cgroup_parent: String::new(),
-            cpu_period: 0,
-            cpu_quota: 0,
-            cpuset_cpus: String::new(),
-            cpuset_mems: String::new(),
-            devices: None,
-            memory_reservation: 0,
-            memory_swap: 0,
-            memory_swappiness: None,
-            oom_kill_disable: None,
-            pids_limit: None,
-            ulimits: None,
-            masked_paths: None,
-            readonly_paths: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,7 +180,7 @@ mod tests {
         let c: Config = serde_json::from_str(r#"{"Cmd":"true","Entrypoint":[""]}"#).unwrap();
         assert_eq!(c.cmd, Some(vec!["true".to_string()]));
         assert_eq!(c.entrypoint, Some(vec![String::new()]));
-        let v = serde_json::to_value(&HostConfig::default()).unwrap();
+        let v = serde_json::to_value(HostConfig::default()).unwrap();
         assert_eq!(v["LogConfig"]["Type"], "json-file");
         assert!(v.get("ContainerIDFile").is_some() && v.get("UTSMode").is_some());
     }

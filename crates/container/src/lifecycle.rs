@@ -47,9 +47,9 @@ impl ContainerService {
                 return Err(ContainerError::NotModified)
             }
             ContainerStatus::Removing | ContainerStatus::Dead => {
-                return Err(ContainerError::Conflict(format!(
-                    "container is marked for removal and cannot be started"
-                )))
+                return Err(ContainerError::Conflict(
+                    "container is marked for removal and cannot be started".to_string(),
+                ))
             }
             _ => {}
         }

@@ -137,7 +137,7 @@ pub fn remove(cgroups_path: &str) -> std::io::Result<()> {
         );
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    kill_members(&[first.clone()], deadline)?;
+    kill_members(std::slice::from_ref(first), deadline)?;
     for d in &dirs {
         remove_tree(d, deadline)?;
     }

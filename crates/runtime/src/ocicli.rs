@@ -88,7 +88,7 @@ fn last_error(log: &Path) -> Option<String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| matches!(v["level"].as_str(), Some("error" | "fatal")))
         .filter_map(|v| v["msg"].as_str().map(str::to_string))
-        .last()
+        .next_back()
 }
 
 impl Runtime for OciCli {

@@ -80,7 +80,7 @@ pub async fn list(
     }
     let mut all = st.containers.list();
     // Newest first, as Docker lists them.
-    all.sort_by(|a, b| b.created.cmp(&a.created));
+    all.sort_by_key(|c| std::cmp::Reverse(c.created));
     let bound = |key: &str| -> ApiResult<Option<chrono::DateTime<Utc>>> {
         match filters.get(key).first() {
             None => Ok(None),

@@ -74,7 +74,10 @@ impl Filter {
     /// A program read back from a file written by [`Filter::program`].
     pub fn from_program(program: Vec<u8>, flags: libc::c_ulong) -> Result<Filter, FilterError> {
         let n = program.len() / INSTRUCTION_SIZE;
-        if program.is_empty() || program.len() % INSTRUCTION_SIZE != 0 || n > MAX_INSTRUCTIONS {
+        if program.is_empty()
+            || !program.len().is_multiple_of(INSTRUCTION_SIZE)
+            || n > MAX_INSTRUCTIONS
+        {
             return Err(FilterError::Profile(format!(
                 "a BPF program of {} bytes is not one",
                 program.len()
