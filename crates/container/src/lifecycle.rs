@@ -66,13 +66,19 @@ impl ContainerService {
         let dir = self.paths.dir(id);
         let state_dir = self.paths.state_dir(id);
         let t0 = Instant::now();
+        // The shim starts first and waits for its config: its exec and start-up overlap the
+        // bundle's preparation.
+        let starting = match shim_client::start(&self.exe, &state_dir) {
+            Ok(s) => s,
+            Err(e) => return Err(self.start_failed(id, e.to_string())),
+        };
         let prepared = self.prepare_bundle(&c, &dir, &state_dir);
         tracing::debug!(id, us = t0.elapsed().as_micros() as u64, "bundle prepared");
         let cfg = match prepared {
             Ok(cfg) => cfg,
             Err(e) => return Err(self.start_failed(id, e)),
         };
-        let pid = match shim_client::spawn(&self.exe, &cfg).await {
+        let pid = match starting.configure(&cfg).await {
             Ok(pid) => pid,
             Err(e) => return Err(self.start_failed(id, e.to_string())),
         };

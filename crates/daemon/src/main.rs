@@ -22,9 +22,11 @@ fn main() -> Result<()> {
             (Some(flag), Some(cfg)) if flag == "--delete" => {
                 berth_runtime::shim::delete(cfg.as_ref())
             }
-            (Some(cfg), None) => berth_runtime::shim::run(cfg.as_ref()),
+            (Some(flag), Some(cfg)) if flag == "--stdin" => {
+                berth_runtime::shim::run_from_stdin(cfg.as_ref())
+            }
             _ => {
-                eprintln!("usage: berthd shim [--delete] <config>");
+                eprintln!("usage: berthd shim --stdin|--delete <config>");
                 2
             }
         };

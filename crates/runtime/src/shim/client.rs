@@ -48,52 +48,75 @@ impl ShimError {
     }
 }
 
-/// Starts the shim for a container and waits until it has created it; returns the pid of
-/// the container's first process. `exe` is berthd's own executable.
-pub async fn spawn(exe: &Path, cfg: &ShimConfig) -> Result<i32, ShimError> {
-    std::fs::create_dir_all(&cfg.state_dir)?;
-    let config_file = ShimConfig::config_file(&cfg.state_dir);
-    std::fs::write(
-        &config_file,
-        serde_json::to_vec_pretty(cfg).map_err(std::io::Error::other)?,
-    )?;
+/// A shim process started ahead of its container's bundle, waiting for its config on stdin:
+/// its exec and start-up overlap the rest of the start. Dropped unconfigured, it reads the end
+/// of its stdin and exits.
+pub struct StartingShim {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+}
+
+/// Starts a shim that will create the container whose state dir is `state_dir` once given its
+/// config (see [`StartingShim::configure`]). `exe` is berthd's own executable.
+pub fn start(exe: &Path, state_dir: &Path) -> Result<StartingShim, ShimError> {
+    std::fs::create_dir_all(state_dir)?;
     let shim_log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(cfg.state_dir.join("shim.log"))?;
+        .open(state_dir.join("shim.log"))?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("shim")
-        .arg(&config_file)
-        .stdin(Stdio::null())
+        .arg("--stdin")
+        .arg(ShimConfig::config_file(state_dir))
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(shim_log)
         .kill_on_drop(false);
     // No pre_exec hook here (the shim calls setsid itself): without one the child is started
     // with posix_spawn rather than a fork of the whole daemon.
     let mut child = cmd.spawn()?;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    // Creating a container takes milliseconds; a shim that says nothing for this long is stuck.
-    let mut reader = BufReader::new(stdout);
-    let read = reader.read_line(&mut line);
-    if tokio::time::timeout(Duration::from_secs(60), read)
-        .await
-        .is_err()
-    {
-        let _ = child.start_kill();
-        return Err(ShimError::Timeout(cfg.id.clone()));
-    }
-    // The shim lives on after this; it is reaped here when it ends while berthd runs.
-    tokio::spawn(async move {
-        let _ = child.wait().await;
-    });
-    let reply: Reply = serde_json::from_str(line.trim()).map_err(|_| {
-        let log = std::fs::read_to_string(cfg.state_dir.join("shim.log")).unwrap_or_default();
-        ShimError::Runtime(format!("shim failed to start: {}", log.trim()))
-    })?;
-    match reply.error {
-        Some(e) => Err(ShimError::Runtime(e)),
-        None => Ok(reply.pid),
+    let stdin = child.stdin.take().expect("piped stdin");
+    Ok(StartingShim { child, stdin })
+}
+
+impl StartingShim {
+    /// Hands the shim its config (also kept as `shim.json`, for cleaning up after a shim that
+    /// died) and waits until it has created the container; returns the pid of the container's
+    /// first process.
+    pub async fn configure(self, cfg: &ShimConfig) -> Result<i32, ShimError> {
+        let StartingShim {
+            mut child,
+            mut stdin,
+        } = self;
+        let config = serde_json::to_vec_pretty(cfg).map_err(std::io::Error::other)?;
+        std::fs::write(ShimConfig::config_file(&cfg.state_dir), &config)?;
+        stdin.write_all(&config).await?;
+        drop(stdin);
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        // Creating a container takes milliseconds; a shim that says nothing for this long is
+        // stuck.
+        let mut reader = BufReader::new(stdout);
+        let read = reader.read_line(&mut line);
+        if tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .is_err()
+        {
+            let _ = child.start_kill();
+            return Err(ShimError::Timeout(cfg.id.clone()));
+        }
+        // The shim lives on after this; it is reaped here when it ends while berthd runs.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        let reply: Reply = serde_json::from_str(line.trim()).map_err(|_| {
+            let log = std::fs::read_to_string(cfg.state_dir.join("shim.log")).unwrap_or_default();
+            ShimError::Runtime(format!("shim failed to start: {}", log.trim()))
+        })?;
+        match reply.error {
+            Some(e) => Err(ShimError::Runtime(e)),
+            None => Ok(reply.pid),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::runtime::RuntimeConfig;
 
-pub use server::run;
+pub use server::run_from_stdin;
 
 /// Everything a shim needs to know, written by berthd as `shim.json` in the shim's state dir.
 #[derive(Debug, Clone, Serialize, Deserialize)]
