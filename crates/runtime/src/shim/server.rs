@@ -48,18 +48,14 @@ extern "C" fn on_sigchld(_: libc::c_int) {
 /// copy; it is named on the command line so that `ps` tells which container a shim serves.
 /// Returns the process exit code.
 pub fn run_from_stdin(config_path: &Path) -> i32 {
-    let mut b = Vec::new();
-    start(
-        config_path,
-        io::stdin().lock().read_to_end(&mut b).map(|_| b),
-    )
-}
-
-fn start(config_path: &Path, config: io::Result<Vec<u8>>) -> i32 {
     // Out of berthd's session and process group, so that a signal to those (ctrl-c on a
     // berthd in a terminal) does not reach the shim.
     let _ = nix::unistd::setsid();
-    let cfg: ShimConfig = match config
+    let mut config = Vec::new();
+    let cfg: ShimConfig = match io::stdin()
+        .lock()
+        .read_to_end(&mut config)
+        .map(|_| config)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
     {
