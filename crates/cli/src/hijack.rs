@@ -124,6 +124,18 @@ impl Client {
         path: &str,
         json_body: Option<&serde_json::Value>,
     ) -> Result<Hijacked, ClientError> {
+        match self.hijack_once(path, json_body).await {
+            // Nothing was hijacked: the daemon refused our API version, and said its own.
+            Err(e) if self.settle_from_refusal(&e) => self.hijack_once(path, json_body).await,
+            r => r,
+        }
+    }
+
+    async fn hijack_once(
+        &self,
+        path: &str,
+        json_body: Option<&serde_json::Value>,
+    ) -> Result<Hijacked, ClientError> {
         let stream = UnixStream::connect(self.socket())
             .await
             .map_err(|_| ClientError::Connect(self.socket().to_path_buf()))?;
