@@ -57,8 +57,17 @@ pub fn registry_with_images() -> (Registry, images::TestImages) {
     (reg, imgs)
 }
 
-/// Every mount point under `dir`, from the mount table.
+/// Every mount point under `dir` that belongs to a container, from the mount table: all but
+/// the spare network namespace a running berthd keeps for its next start.
 pub fn mounts_under(dir: &std::path::Path) -> Vec<String> {
+    all_mounts_under(dir)
+        .into_iter()
+        .filter(|m| !m.contains("/netns/spare-"))
+        .collect()
+}
+
+/// Every mount point under `dir`, from the mount table.
+pub fn all_mounts_under(dir: &std::path::Path) -> Vec<String> {
     let prefix = format!("{}/", dir.display());
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
@@ -71,7 +80,7 @@ pub fn mounts_under(dir: &std::path::Path) -> Vec<String> {
 
 /// Unmounts (lazily) everything mounted under `dir`, deepest first.
 pub fn unmount_under(dir: &std::path::Path) {
-    let mut mounts = mounts_under(dir);
+    let mut mounts = all_mounts_under(dir);
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     for m in mounts {
         let c = std::ffi::CString::new(m).unwrap();

@@ -403,17 +403,39 @@ fn cgroup_limits_and_oom() {
 }
 
 fn shim_pid(d: &Daemon, id: &str) -> i32 {
-    let needle = format!("{}/containers/{id}/shim.json", d.exec_root().display());
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmd).contains(&needle) {
-            return pid;
-        }
-    }
-    panic!("no shim for {id}");
+    let file = d.exec_root().join(format!("containers/{id}/shim.pid"));
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("no shim for {id}: {e}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_stopped_rm_container_is_removed_when_berthd_starts() {
+    let (mut d, _reg) = Daemon::with_busybox();
+    let create_rm = |d: &Daemon| {
+        let out = d.docker(&["create", "--rm", "busybox", "true"]).ok();
+        out.stdout.trim().to_string()
+    };
+    let (id, kept) = (create_rm(&d), create_rm(&d));
+    d.stop();
+    // As a crash between its exit and its removal would leave it: exited, still recorded.
+    let rec = d
+        .data_root()
+        .join(format!("containers/{id}/config.v2.json"));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+    v["state"]["StartedAt"] = "2026-01-01T00:00:00.000000000Z".into();
+    v["state"]["FinishedAt"] = "2026-01-01T00:00:01.000000000Z".into();
+    v["has_been_started"] = true.into();
+    std::fs::write(&rec, serde_json::to_vec(&v).unwrap()).unwrap();
+    d.start_again();
+    // Removed, as dockerd does at its start; one never started stays.
+    assert_eq!(
+        d.docker(&["ps", "-aq", "--no-trunc"]).ok().stdout.trim(),
+        kept
+    );
+    assert!(!rec.parent().unwrap().exists());
 }
 
 #[test]
@@ -537,7 +559,7 @@ fn a_killed_shim_is_reported_and_the_daemon_carries_on() {
 
 #[test]
 fn run_rm_cycles_leave_nothing_behind() {
-    let (d, _reg) = Daemon::with_busybox();
+    let (mut d, _reg) = Daemon::with_busybox();
     let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
     // Containers' cgroups in every hierarchy, under this daemon's own parent.
     let cgroups = || {
@@ -590,9 +612,36 @@ fn run_rm_cycles_leave_nothing_behind() {
     assert_eq!(
         std::fs::read_dir(d.exec_root().join("netns"))
             .unwrap()
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with("spare-"))
             .count(),
         0
     );
+    // What berthd keeps ready for the next start (a shim, a network namespace; a create has
+    // them made) goes with it.
+    d.docker(&["create", "busybox", "true"]).ok();
+    let spare_shim = format!(
+        "shim\0--stdin\0{}",
+        d.exec_root().join("containers").display()
+    );
+    let spare_shim_runs = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&spare_shim))
+        })
+    };
+    let root = d.data_root().parent().unwrap().to_path_buf();
+    let spare_netns = || {
+        berth_tests::all_mounts_under(&root)
+            .iter()
+            .any(|m| m.contains("/netns/spare-"))
+    };
+    wait_until("a spare shim and network namespace", || {
+        spare_shim_runs() && spare_netns()
+    });
+    d.stop();
+    assert_eq!(berth_tests::all_mounts_under(&root), Vec::<String>::new());
+    wait_until("the spare shim to go", || !spare_shim_runs());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use berth_runtime::shim::client::Shim;
+use berth_runtime::shim::client::{AttachRequest, Shim, ShimError};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
@@ -18,6 +18,9 @@ pub struct AttachStreams {
     pub stdout: bool,
     pub stderr: bool,
 }
+
+/// A waiting attach and its request to the shim.
+pub(crate) type RequestedAttach = (Pending, Result<AttachRequest, ShimError>);
 
 pub(crate) struct Pending {
     streams: AttachStreams,
@@ -71,21 +74,33 @@ impl ContainerService {
         Ok(AttachWait { rx })
     }
 
-    /// Connects the attaches waiting for this start to its freshly created shim.
-    pub(crate) async fn connect_pending(&self, id: &str, shim: &Shim) {
+    /// Sends the shim an attach request for each attach waiting for this start; the answers
+    /// are read by [`Self::hand_over`], after the start has been sent too (one round trip
+    /// instead of two: the shim handles the attaches first, as they came first).
+    pub(crate) async fn request_pending(&self, id: &str, shim: &Shim) -> Vec<RequestedAttach> {
         let pending = self
             .pending_attach
             .lock()
             .unwrap()
             .remove(id)
             .unwrap_or_default();
+        let mut requested = Vec::with_capacity(pending.len());
         for p in pending {
             let s = p.streams;
-            let r = shim
-                .attach(s.stdin, s.stdout, s.stderr)
-                .await
-                .map_err(|e| e.to_string());
-            let _ = p.tx.send(r);
+            let r = shim.request_attach(s.stdin, s.stdout, s.stderr).await;
+            requested.push((p, r));
+        }
+        requested
+    }
+
+    /// Gives each waiting attach its stream, or the shim's refusal.
+    pub(crate) async fn hand_over(requested: Vec<RequestedAttach>) {
+        for (p, r) in requested {
+            let r = match r {
+                Ok(req) => req.accepted().await,
+                Err(e) => Err(e),
+            };
+            let _ = p.tx.send(r.map_err(|e| e.to_string()));
         }
     }
 

@@ -65,7 +65,7 @@ impl ContainerService {
         // The restart decision is taken with the exit, in one update: a stop that came in
         // between would otherwise find the container neither running nor restarting, do
         // nothing, and be overtaken by the restart.
-        let Some(c) = self.update(id, |c| {
+        let record_exit = |c: &mut crate::record::Container| {
             c.state
                 .set_exited(exit.exit_code, exit.oom_killed, error, finished);
             if !c.host_config.auto_remove
@@ -78,7 +78,15 @@ impl ContainerService {
             {
                 c.state.set_restarting();
             }
-        }) else {
+        };
+        // An `--rm` container is removed right after: its exit is not worth a write.
+        let auto_remove = self.get(id).is_ok_and(|c| c.host_config.auto_remove);
+        let recorded = if auto_remove {
+            self.update_unsaved(id, record_exit)
+        } else {
+            self.update(id, record_exit)
+        };
+        let Some(c) = recorded else {
             return;
         };
         if c.host_config.auto_remove {
@@ -153,6 +161,12 @@ impl ContainerService {
             let id = c.id.clone();
             let status = c.state.computed_status();
             if status == ContainerStatus::Removing {
+                self.destroy(&id);
+                continue;
+            }
+            // As dockerd at its start: a stopped `--rm` container (its removal was cut short)
+            // is removed.
+            if c.host_config.auto_remove && status == ContainerStatus::Exited {
                 self.destroy(&id);
                 continue;
             }

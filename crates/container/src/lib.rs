@@ -14,6 +14,7 @@ pub mod record;
 pub mod rootfs;
 pub mod service;
 pub mod signal;
+mod spares;
 pub mod state;
 
 pub use config::{Config, CreateBody, HostConfig};

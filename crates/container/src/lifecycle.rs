@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use berth_image::Digest;
 use berth_runtime::runtime::RuntimeConfig;
-use berth_runtime::shim::client::{self as shim_client, Shim};
+use berth_runtime::shim::client::{Shim, ShimError};
 use berth_runtime::shim::protocol::Request;
 use berth_runtime::shim::ShimConfig;
 use berth_runtime::spec::{self, NamespaceMode, Resources, SpecOptions};
@@ -54,7 +54,9 @@ impl ContainerService {
             _ => {}
         }
         self.restart_backoff.lock().unwrap().remove(&id);
-        self.update(&id, |c| c.manually_stopped = false);
+        if c.manually_stopped {
+            self.update(&id, |c| c.manually_stopped = false);
+        }
         self.run(&id).await
     }
 
@@ -66,9 +68,9 @@ impl ContainerService {
         let dir = self.paths.dir(id);
         let state_dir = self.paths.state_dir(id);
         let t0 = Instant::now();
-        // The shim starts first and waits for its config: its exec and start-up overlap the
-        // bundle's preparation.
-        let starting = match shim_client::start(&self.exe, &state_dir) {
+        // The shim is the spare one, already started and waiting for its config; or, without
+        // a spare, one started now, whose exec and start-up overlap the bundle's preparation.
+        let (starting, spare) = match self.spares.take_shim() {
             Ok(s) => s,
             Err(e) => return Err(self.start_failed(id, e.to_string())),
         };
@@ -78,7 +80,15 @@ impl ContainerService {
             Ok(cfg) => cfg,
             Err(e) => return Err(self.start_failed(id, e)),
         };
-        let pid = match starting.configure(&cfg).await {
+        let configured = match starting.configure(&cfg).await {
+            // A spare that died before it got its config started nothing: a new shim does.
+            Err(ShimError::Gone { .. }) if spare => match self.spares.new_shim() {
+                Ok(fresh) => fresh.configure(&cfg).await,
+                Err(e) => Err(e),
+            },
+            r => r,
+        };
+        let pid = match configured {
             Ok(pid) => pid,
             Err(e) => return Err(self.start_failed(id, e.to_string())),
         };
@@ -88,8 +98,10 @@ impl ContainerService {
             "shim created the container"
         );
         let shim = self.shim(id);
-        self.connect_pending(id, &shim).await;
-        if let Err(e) = shim.call(&Request::Start).await {
+        let attaches = self.request_pending(id, &shim).await;
+        let started = shim.call(&Request::Start).await;
+        Self::hand_over(attaches).await;
+        if let Err(e) = started {
             let _ = shim.call(&Request::Kill { signal: 9 }).await;
             let _ = shim.wait().await;
             return Err(self.start_failed(id, e.to_string()));
@@ -203,7 +215,7 @@ impl ContainerService {
                 // runs the container, and so that berthd owns it for the bridge to come.
                 let ns = self.paths.netns_path(&c.id);
                 let _ = berth_network::netns::remove(&ns);
-                berth_network::netns::create(&ns).map_err(|e| e.to_string())?;
+                self.spares.netns.take(&ns).map_err(|e| e.to_string())?;
                 NamespaceMode::Path(ns)
             }
         };

@@ -172,6 +172,12 @@ impl Records {
         Ok(())
     }
 
+    /// Changes a record in memory only: for a state that lasts no longer than the removal
+    /// right behind it (see [`ContainerService::update_unsaved`](crate::service::ContainerService)).
+    pub fn set_unsaved(&mut self, c: &Container) {
+        self.by_id.insert(c.id.clone(), c.clone());
+    }
+
     /// Forgets a container: its record file goes at once, so that whatever is left of its
     /// directory is no container's (and is cleared at the next load if a crash interrupts its
     /// removal).

@@ -17,6 +17,7 @@ use crate::names;
 use crate::process;
 use crate::record::{new_id, valid_name, Container, Paths, Records};
 use crate::rootfs;
+use crate::spares::Spares;
 use crate::state::{ContainerState, ContainerStatus};
 
 /// The runtimes berthd knows (`--runtime` names), and the default one.
@@ -47,6 +48,8 @@ pub struct ContainerService {
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) pending_attach: Mutex<HashMap<String, Vec<crate::attach::Pending>>>,
     pub(crate) restart_backoff: Mutex<HashMap<String, crate::state::Backoff>>,
+    /// What the next start takes ready-made: a shim and a network namespace.
+    pub(crate) spares: Arc<Spares>,
     events: Arc<EventLog>,
 }
 
@@ -62,8 +65,10 @@ impl ContainerService {
             .map_err(ContainerError::io("creating the containers run dir"))?;
         let records =
             Records::load(&paths.data).map_err(ContainerError::io("reading container records"))?;
+        let spares = Arc::new(Spares::new(&exe, &paths));
         Ok(Arc::new(ContainerService {
             paths,
+            spares,
             images,
             records: Mutex::new(records),
             runtimes,
@@ -74,6 +79,16 @@ impl ContainerService {
             restart_backoff: Mutex::new(HashMap::new()),
             events,
         }))
+    }
+
+    /// See [`Spares::make`].
+    pub fn make_spares(&self) {
+        self.spares.make();
+    }
+
+    /// At shutdown: releases what berthd holds for containers to come (see [`Spares::release`]).
+    pub fn shutdown(&self) {
+        self.spares.release();
     }
 
     pub fn paths(&self) -> &Paths {
@@ -116,6 +131,22 @@ impl ContainerService {
         Some(c)
     }
 
+    /// [`Self::update`] without saving: for a state the container is about to leave for good
+    /// (an `--rm` container's exit, a removal under way), which a crash must not leave on
+    /// disk either. The saved record keeps the state before; a crash in between is repaired
+    /// at the next start (a stopped `--rm` container is removed then, as dockerd does).
+    pub(crate) fn update_unsaved(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Container),
+    ) -> Option<Container> {
+        let mut recs = self.records.lock().unwrap();
+        let mut c = recs.get(id)?.clone();
+        f(&mut c);
+        recs.set_unsaved(&c);
+        Some(c)
+    }
+
     pub(crate) fn op_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.op_locks
             .lock()
@@ -150,6 +181,9 @@ impl ContainerService {
         mut body: CreateBody,
     ) -> Result<(String, Vec<String>), ContainerError> {
         crate::lifecycle::prime_cgroup_migration();
+        // A start is likely to follow (`run` is create and start): what it takes ready-made is
+        // made while the record is being written, unless it is ready already.
+        self.make_spares();
         let image_name = body.config.image.clone();
         if image_name.is_empty() {
             return Err(ContainerError::Invalid(
@@ -366,13 +400,15 @@ impl ContainerService {
 
     /// Removes a stopped container's files and record.
     pub(crate) fn destroy(&self, id: &str) {
-        let Some(c) = self.update(id, |c| c.state.set_removing()) else {
+        // The record file goes first: from then on, whatever a crash leaves of the container is
+        // no container's and is cleared at the next start.
+        let Some(c) = self.update_unsaved(id, |c| c.state.set_removing()) else {
             return;
         };
+        self.records.lock().unwrap().remove(&self.paths, id);
         let dir = self.paths.dir(id);
         let detached = rootfs::detach_rootfs(&dir);
         self.clear_run_state(id);
-        self.records.lock().unwrap().remove(&self.paths, id);
         // The container is gone from here on; its files go on a spare thread. Tearing the
         // overlay down syncs the upper filesystem, and removing the directory then waits on
         // that: milliseconds nobody needs to wait for. A crash in between leaves a directory
@@ -422,9 +458,13 @@ fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(), ContainerE
             "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
         ));
     }
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as i64;
+    // Counted once: it reads the cgroup's CPU quota files each time.
+    static CPUS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as i64
+    });
     if hc.nano_cpus < 0 || hc.nano_cpus > cpus * 1_000_000_000 {
         return Err(ContainerError::Invalid(format!(
             "range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"

@@ -22,11 +22,11 @@ fn main() -> Result<()> {
             (Some(flag), Some(cfg)) if flag == "--delete" => {
                 berth_runtime::shim::delete(cfg.as_ref())
             }
-            (Some(flag), Some(cfg)) if flag == "--stdin" => {
-                berth_runtime::shim::run_from_stdin(cfg.as_ref())
+            (Some(flag), Some(run_dir)) if flag == "--stdin" => {
+                berth_runtime::shim::run_from_stdin(run_dir.as_ref())
             }
             _ => {
-                eprintln!("usage: berthd shim --stdin|--delete <config>");
+                eprintln!("usage: berthd shim --stdin <run-dir> | --delete <config>");
                 2
             }
         };
@@ -84,6 +84,8 @@ async fn run(cfg: Config) -> Result<()> {
     )
     .context("opening the container store")?;
     containers.recover().await;
+    containers.make_spares();
+    let service = containers.clone();
     let state = Arc::new(berth_api::ApiState {
         images,
         containers,
@@ -121,6 +123,7 @@ async fn run(cfg: Config) -> Result<()> {
         r = server => r?,
         _ = deadline => tracing::info!("requests still open at shutdown were cut"),
     }
+    service.shutdown();
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("berthd stopped");
     Ok(())

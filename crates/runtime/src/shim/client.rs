@@ -48,29 +48,26 @@ impl ShimError {
     }
 }
 
-/// A shim process started ahead of its container's bundle, waiting for its config on stdin:
-/// its exec and start-up overlap the rest of the start. Dropped unconfigured, it reads the end
-/// of its stdin and exits.
+/// A shim process started ahead of its container, waiting for its config on stdin: its exec
+/// and start-up are done by the time the container's bundle is ready. berthd keeps one spare
+/// between starts. Dropped unconfigured, it reads the end of its stdin and exits.
 pub struct StartingShim {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
 }
 
-/// Starts a shim that will create the container whose state dir is `state_dir` once given its
-/// config (see [`StartingShim::configure`]). `exe` is berthd's own executable.
-pub fn start(exe: &Path, state_dir: &Path) -> Result<StartingShim, ShimError> {
-    std::fs::create_dir_all(state_dir)?;
-    let shim_log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state_dir.join("shim.log"))?;
+/// Starts a shim for a container whose state dir will be under `run_dir` (the shim refuses any
+/// other); it waits for its config (see [`StartingShim::configure`]). `exe` is berthd's own
+/// executable. The shim's stderr goes nowhere until it has its config, then to `shim.log` in
+/// the container's state dir.
+pub fn start(exe: &Path, run_dir: &Path) -> Result<StartingShim, ShimError> {
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("shim")
         .arg("--stdin")
-        .arg(ShimConfig::config_file(state_dir))
+        .arg(run_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(shim_log)
+        .stderr(Stdio::null())
         .kill_on_drop(false);
     // No pre_exec hook here (the shim calls setsid itself): without one the child is started
     // with posix_spawn rather than a fork of the whole daemon.
@@ -80,9 +77,15 @@ pub fn start(exe: &Path, state_dir: &Path) -> Result<StartingShim, ShimError> {
 }
 
 impl StartingShim {
+    /// Whether the shim is still there to be configured (a spare may have been killed).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Hands the shim its config (also kept as `shim.json`, for cleaning up after a shim that
-    /// died) and waits until it has created the container; returns the pid of the container's
-    /// first process.
+    /// died, beside `shim.pid`) and waits until it has created the container; returns the pid
+    /// of the container's first process. [`ShimError::Gone`] if the shim was gone before it
+    /// got the config: nothing of the container was started, and another shim can be tried.
     pub async fn configure(self, cfg: &ShimConfig) -> Result<i32, ShimError> {
         let StartingShim {
             mut child,
@@ -90,7 +93,16 @@ impl StartingShim {
         } = self;
         let config = serde_json::to_vec_pretty(cfg).map_err(std::io::Error::other)?;
         std::fs::write(ShimConfig::config_file(&cfg.state_dir), &config)?;
-        stdin.write_all(&config).await?;
+        if let Some(pid) = child.id() {
+            std::fs::write(ShimConfig::pid_file(&cfg.state_dir), pid.to_string())?;
+        }
+        if let Err(source) = stdin.write_all(&config).await {
+            let _ = child.start_kill();
+            return Err(ShimError::Gone {
+                id: cfg.id.clone(),
+                source,
+            });
+        }
         drop(stdin);
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
@@ -189,17 +201,43 @@ impl Shim {
         stdout: bool,
         stderr: bool,
     ) -> Result<UnixStream, ShimError> {
-        let mut conn = self
+        self.request_attach(stdin, stdout, stderr)
+            .await?
+            .accepted()
+            .await
+    }
+
+    /// Sends an attach request without waiting for its answer. The shim takes connections in
+    /// the order they came, so a request sent after this one (a start) is handled after it.
+    pub async fn request_attach(
+        &self,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<AttachRequest, ShimError> {
+        let conn = self
             .connect(&Request::Attach {
                 stdin,
                 stdout,
                 stderr,
             })
             .await?;
-        let reply = read_reply(&mut conn).await?;
+        Ok(AttachRequest { conn })
+    }
+}
+
+/// An attach request on its way (see [`Shim::request_attach`]).
+pub struct AttachRequest {
+    conn: UnixStream,
+}
+
+impl AttachRequest {
+    /// The shim's answer: the attach stream, or why it was refused.
+    pub async fn accepted(mut self) -> Result<UnixStream, ShimError> {
+        let reply = read_reply(&mut self.conn).await?;
         match reply.error {
             Some(e) => Err(ShimError::Runtime(e)),
-            None => Ok(conn),
+            None => Ok(self.conn),
         }
     }
 }

@@ -50,6 +50,10 @@ impl ShimConfig {
     pub fn config_file(state_dir: &Path) -> PathBuf {
         state_dir.join("shim.json")
     }
+    /// The shim's process ID, written by berthd when it hands the shim its config.
+    pub fn pid_file(state_dir: &Path) -> PathBuf {
+        state_dir.join("shim.pid")
+    }
     pub fn exit_file(state_dir: &Path) -> PathBuf {
         state_dir.join("exit.json")
     }

@@ -43,11 +43,11 @@ extern "C" fn on_sigchld(_: libc::c_int) {
     }
 }
 
-/// Runs a shim whose config comes on stdin (berthd starts the shim before the container's
-/// bundle is ready and sends the config when it is). `config_path` is where berthd keeps a
-/// copy; it is named on the command line so that `ps` tells which container a shim serves.
-/// Returns the process exit code.
-pub fn run_from_stdin(config_path: &Path) -> i32 {
+/// Runs a shim whose config comes on stdin (berthd starts shims ahead of their containers and
+/// sends the config when the bundle is ready). `run_dir` is where berthd keeps containers'
+/// state dirs: a config naming a state dir elsewhere is refused. Named on the command line, it
+/// also tells `ps` whose shim this is. Returns the process exit code.
+pub fn run_from_stdin(run_dir: &Path) -> i32 {
     // Out of berthd's session and process group, so that a signal to those (ctrl-c on a
     // berthd in a terminal) does not reach the shim.
     let _ = nix::unistd::setsid();
@@ -58,16 +58,37 @@ pub fn run_from_stdin(config_path: &Path) -> i32 {
         .map(|_| config)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
+        .and_then(|cfg: ShimConfig| {
+            let inside = cfg.state_dir.starts_with(run_dir)
+                && cfg.state_dir != run_dir
+                && !cfg
+                    .state_dir
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir);
+            if inside {
+                Ok(cfg)
+            } else {
+                Err(format!(
+                    "state dir {} is not under {}",
+                    cfg.state_dir.display(),
+                    run_dir.display()
+                ))
+            }
+        }) {
         Ok(c) => c,
         Err(e) => {
-            report(&Reply::error(format!(
-                "shim config {}: {e}",
-                config_path.display()
-            )));
+            report(&Reply::error(format!("shim config: {e}")));
             return 1;
         }
     };
+    // Until now stderr went nowhere: the container was not known.
+    if let Ok(log) = File::options()
+        .create(true)
+        .append(true)
+        .open(cfg.state_dir.join("shim.log"))
+    {
+        let _ = nix::unistd::dup2(log.as_raw_fd(), 2);
+    }
     match Shim::create(cfg) {
         Ok(mut shim) => {
             shim.serve();

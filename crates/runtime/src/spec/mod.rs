@@ -203,7 +203,10 @@ pub fn normalize_capability(s: &str) -> Result<String, SpecError> {
 
 /// The spec `docker run` would hand its runtime for `opts`.
 pub fn build_spec(opts: &SpecOptions) -> Result<Spec, SpecError> {
-    build_spec_on(opts, &Host::probe())
+    // The machine's side is read once per process: none of it changes while berthd runs,
+    // and probing it took a dozen file reads at every start.
+    static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
+    build_spec_on(opts, HOST.get_or_init(Host::probe))
 }
 
 fn build_spec_on(opts: &SpecOptions, host: &Host) -> Result<Spec, SpecError> {

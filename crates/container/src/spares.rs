@@ -1,0 +1,77 @@
+//! What a start takes ready-made rather than makes: a shim already started and waiting for its
+//! config, and a network namespace. Making them (an exec of berthd and its start-up; a
+//! namespace, which takes the kernel about a millisecond) is done when it delays no one: when
+//! berthd starts, at a create (a start usually follows; the record's fsync leaves the CPU
+//! idle), and after an exit.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_network::netns::SparePool;
+use berth_runtime::shim::client::{self as shim_client, ShimError, StartingShim};
+
+use crate::record::Paths;
+
+pub struct Spares {
+    exe: PathBuf,
+    run_dir: PathBuf,
+    shim: Mutex<Option<StartingShim>>,
+    pub(crate) netns: SparePool,
+}
+
+impl Spares {
+    /// Spares for shims of `exe` whose state dirs are in `paths.run`, and namespaces bound in
+    /// `paths.netns` (where spares a killed berthd left are released now).
+    pub fn new(exe: &std::path::Path, paths: &Paths) -> Spares {
+        Spares {
+            exe: exe.to_path_buf(),
+            run_dir: paths.run.clone(),
+            shim: Mutex::new(None),
+            netns: SparePool::new(&paths.netns, 1),
+        }
+    }
+
+    /// Makes whatever is missing, on a spare thread; nothing when all is ready.
+    pub fn make(self: &Arc<Self>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let spares = self.clone();
+        rt.spawn_blocking(move || {
+            {
+                let mut shim = spares.shim.lock().unwrap();
+                if shim.is_none() {
+                    match shim_client::start(&spares.exe, &spares.run_dir) {
+                        Ok(s) => *shim = Some(s),
+                        Err(e) => tracing::warn!(error = %e, "starting a spare shim"),
+                    }
+                }
+            }
+            if let Err(e) = spares.netns.refill() {
+                tracing::warn!(error = %e, "making a spare network namespace");
+            }
+        });
+    }
+
+    /// The spare shim if it is still there, else a new one; and whether it was the spare.
+    pub fn take_shim(&self) -> Result<(StartingShim, bool), ShimError> {
+        if let Some(mut s) = self.shim.lock().unwrap().take() {
+            if s.is_alive() {
+                return Ok((s, true));
+            }
+        }
+        Ok((self.new_shim()?, false))
+    }
+
+    /// A shim started now.
+    pub fn new_shim(&self) -> Result<StartingShim, ShimError> {
+        shim_client::start(&self.exe, &self.run_dir)
+    }
+
+    /// Lets the spares go: the shim ends with its stdin, the namespace is unmounted. For a
+    /// stopped berthd to leave nothing of its own behind.
+    pub fn release(&self) {
+        drop(self.shim.lock().unwrap().take());
+        self.netns.drain();
+    }
+}
