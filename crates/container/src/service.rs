@@ -322,7 +322,7 @@ impl ContainerService {
             has_been_started: false,
             runtime,
         };
-        if let Err(e) = recs.save(&self.paths, &c) {
+        if let Err(e) = recs.save_new(&self.paths, &c) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(ContainerError::io("saving the container record")(e));
         }

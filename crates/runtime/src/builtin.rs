@@ -249,6 +249,15 @@ impl Runtime for Builtin {
     }
 }
 
+/// What a shim can do for the builtin runtime before it knows its container (while it waits
+/// for its config): libcontainer reaches /proc through pathrs, which makes a private procfs
+/// instance the first time in each process and caches it. Made in the shim, it is inherited
+/// by the runtime's intermediate and init processes, which would otherwise make their own on
+/// a start's path. If it cannot be made here, they make it as before.
+pub fn warm_up() {
+    let _ = pathrs::procfs::ProcfsHandle::new();
+}
+
 /// Runs the container's program, reporting a program that cannot run in the words runc uses,
 /// which are the words Docker users (and the docker CLI's exit-code logic) know.
 #[derive(Clone)]

@@ -51,6 +51,7 @@ pub fn run_from_stdin(run_dir: &Path) -> i32 {
     // Out of berthd's session and process group, so that a signal to those (ctrl-c on a
     // berthd in a terminal) does not reach the shim.
     let _ = nix::unistd::setsid();
+    crate::builtin::warm_up();
     let mut config = Vec::new();
     let cfg: ShimConfig = match io::stdin()
         .lock()
