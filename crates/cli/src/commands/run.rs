@@ -122,28 +122,6 @@ pub async fn run(client: &Client, a: RunArgs) -> anyhow::Result<u8> {
     if !spec.any() {
         println!("{id}");
     }
-    let session = if spec.any() {
-        let detach_keys = detach_keys_or_config(&a.detach_keys);
-        let conn = attach_conn(
-            client,
-            &id,
-            spec.stdin,
-            spec.stdout,
-            spec.stderr,
-            &detach_keys,
-        )
-        .await?;
-        let opts = StreamOpts {
-            tty: spec.tty,
-            stdin: spec.stdin,
-            stdout: spec.stdout,
-            stderr: spec.stderr,
-            detach_keys,
-        };
-        Some(tokio::spawn(session::stream(conn, opts)))
-    } else {
-        None
-    };
     // With --rm the daemon removes the container; waiting for that means the name is free
     // again by the time we exit.
     let condition = if spec.auto_remove {
@@ -151,9 +129,45 @@ pub async fn run(client: &Client, a: RunArgs) -> anyhow::Result<u8> {
     } else {
         "next-exit"
     };
-    let wait = wait_registered(client, &id, condition)
+    // The attach and the wait are both in place before the start, as the docker CLI has
+    // them; they are set up side by side, since neither needs the other.
+    let detach_keys = detach_keys_or_config(&a.detach_keys);
+    let attach = async {
+        if !spec.any() {
+            return Ok(None);
+        }
+        attach_conn(
+            client,
+            &id,
+            spec.stdin,
+            spec.stdout,
+            spec.stderr,
+            &detach_keys,
+        )
         .await
-        .map_err(|e| e.to_string());
+        .map(Some)
+    };
+    let (conn, wait) = tokio::join!(attach, wait_registered(client, &id, condition));
+    let wait = wait.map_err(|e| e.to_string());
+    let session = match conn {
+        Ok(Some(conn)) => {
+            let opts = StreamOpts {
+                tty: spec.tty,
+                stdin: spec.stdin,
+                stdout: spec.stdout,
+                stderr: spec.stderr,
+                detach_keys,
+            };
+            Some(tokio::spawn(session::stream(conn, opts)))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            if let Ok(w) = wait {
+                w.abort();
+            }
+            return Err(e.into());
+        }
+    };
     if let Err(e) = client.post(&format!("/containers/{id}/start")).await {
         if let Some(s) = session {
             cancel(s).await;
