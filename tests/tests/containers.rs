@@ -412,6 +412,29 @@ fn shim_pid(d: &Daemon, id: &str) -> i32 {
 }
 
 #[test]
+fn containers_run_at_normal_priority_whatever_started_their_shim() {
+    let (d, _reg) = Daemon::with_busybox();
+    // Each start takes a spare shim, started at idle priority (the first when berthd
+    // started, the others at each create): the container must not inherit that.
+    for _ in 0..3 {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "busybox",
+                "cut",
+                "-d",
+                " ",
+                "-f",
+                "41",
+                "/proc/self/stat",
+            ])
+            .ok();
+        assert_eq!(out.stdout.trim(), "0", "scheduling policy");
+    }
+}
+
+#[test]
 fn a_stopped_rm_container_is_removed_when_berthd_starts() {
     let (mut d, _reg) = Daemon::with_busybox();
     let create_rm = |d: &Daemon| {

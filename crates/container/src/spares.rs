@@ -31,26 +31,36 @@ impl Spares {
         }
     }
 
-    /// Makes whatever is missing, on a spare thread; nothing when all is ready.
+    /// Makes whatever is missing, on a thread of its own at idle priority (SCHED_IDLE, which
+    /// the spare shim inherits until it has started up): the work only takes CPU time nothing
+    /// else wants, so it never slows the create or start it runs beside. Nothing when all is
+    /// ready.
     pub fn make(self: &Arc<Self>) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let spares = self.clone();
-        rt.spawn_blocking(move || {
-            {
-                let mut shim = spares.shim.lock().unwrap();
-                if shim.is_none() {
-                    match shim_client::start(&spares.exe, &spares.run_dir) {
-                        Ok(s) => *shim = Some(s),
-                        Err(e) => tracing::warn!(error = %e, "starting a spare shim"),
+        let made = std::thread::Builder::new()
+            .name("spares".into())
+            .spawn(move || {
+                let _rt = rt.enter();
+                set_idle_priority();
+                {
+                    let mut shim = spares.shim.lock().unwrap();
+                    if shim.is_none() {
+                        match shim_client::start(&spares.exe, &spares.run_dir) {
+                            Ok(s) => *shim = Some(s),
+                            Err(e) => tracing::warn!(error = %e, "starting a spare shim"),
+                        }
                     }
                 }
-            }
-            if let Err(e) = spares.netns.refill() {
-                tracing::warn!(error = %e, "making a spare network namespace");
-            }
-        });
+                if let Err(e) = spares.netns.refill() {
+                    tracing::warn!(error = %e, "making a spare network namespace");
+                }
+            });
+        if let Err(e) = made {
+            tracing::warn!(error = %e, "starting the spares thread");
+        }
     }
 
     /// The spare shim if it is still there, else a new one; and whether it was the spare.
@@ -74,4 +84,12 @@ impl Spares {
         drop(self.shim.lock().unwrap().take());
         self.netns.drain();
     }
+}
+
+/// Puts the calling thread at SCHED_IDLE. Failing that, it stays as it was: spares are then
+/// made at normal priority, which is only slower for whoever runs beside.
+fn set_idle_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on the calling thread (0) with a valid sched_param.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
 }
