@@ -33,8 +33,9 @@ impl Spares {
 
     /// Makes whatever is missing, on a thread of its own at idle priority (SCHED_IDLE, which
     /// the spare shim inherits until it has started up): the work only takes CPU time nothing
-    /// else wants, so it never slows the create or start it runs beside. Nothing when all is
-    /// ready.
+    /// else wants, so it never slows the create or start it runs beside. A start never waits
+    /// on it: the spare shim it takes is put back at normal priority, and a namespace not
+    /// ready yet is made by the start itself. Nothing when all is ready.
     pub fn make(self: &Arc<Self>) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
@@ -45,13 +46,16 @@ impl Spares {
             .spawn(move || {
                 let _rt = rt.enter();
                 set_idle_priority();
-                {
-                    let mut shim = spares.shim.lock().unwrap();
-                    if shim.is_none() {
-                        match shim_client::start(&spares.exe, &spares.run_dir) {
-                            Ok(s) => *shim = Some(s),
-                            Err(e) => tracing::warn!(error = %e, "starting a spare shim"),
+                // Not started under the lock: a start must never wait on this thread.
+                if spares.shim.lock().unwrap().is_none() {
+                    match shim_client::start(&spares.exe, &spares.run_dir) {
+                        Ok(s) => {
+                            let mut shim = spares.shim.lock().unwrap();
+                            if shim.is_none() {
+                                *shim = Some(s);
+                            }
                         }
+                        Err(e) => tracing::warn!(error = %e, "starting a spare shim"),
                     }
                 }
                 if let Err(e) = spares.netns.refill() {
@@ -65,8 +69,10 @@ impl Spares {
 
     /// The spare shim if it is still there, else a new one; and whether it was the spare.
     pub fn take_shim(&self) -> Result<(StartingShim, bool), ShimError> {
-        if let Some(mut s) = self.shim.lock().unwrap().take() {
+        let spare = self.shim.lock().unwrap().take();
+        if let Some(mut s) = spare {
             if s.is_alive() {
+                s.to_normal_priority();
                 return Ok((s, true));
             }
         }

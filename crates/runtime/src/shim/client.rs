@@ -82,6 +82,17 @@ impl StartingShim {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Puts the shim at the normal scheduling policy: a spare starts up at idle priority,
+    /// and once a start waits on it, it must not wait for CPU time nobody else wants.
+    pub fn to_normal_priority(&self) {
+        if let Some(pid) = self.child.id() {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: sched_setscheduler on our own child with a valid sched_param; it fails
+            // harmlessly if the child is gone.
+            unsafe { libc::sched_setscheduler(pid as libc::pid_t, libc::SCHED_OTHER, &param) };
+        }
+    }
+
     /// Hands the shim its config (also kept as `shim.json`, for cleaning up after a shim that
     /// died, beside `shim.pid`) and waits until it has created the container; returns the pid
     /// of the container's first process. [`ShimError::Gone`] if the shim was gone before it
