@@ -1,8 +1,7 @@
 //! What a start takes ready-made rather than makes: a shim already started and waiting for its
 //! config, and a network namespace. Making them (an exec of berthd and its start-up; a
-//! namespace, which takes the kernel about a millisecond) is done when it delays no one: when
-//! berthd starts, at a create (a start usually follows; the record's fsync leaves the CPU
-//! idle), and after an exit.
+//! namespace, which takes the kernel about a millisecond) is done when berthd starts and at
+//! each create (a start usually follows), at idle priority so that it delays no one.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -37,6 +36,9 @@ impl Spares {
     /// on it: the spare shim it takes is put back at normal priority, and a namespace not
     /// ready yet is made by the start itself. Nothing when all is ready.
     pub fn make(self: &Arc<Self>) {
+        if self.shim.lock().unwrap().is_some() && self.netns.is_full() {
+            return;
+        }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };

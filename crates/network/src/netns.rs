@@ -114,10 +114,15 @@ impl SparePool {
         }
     }
 
+    /// Whether the pool has all its spares.
+    pub fn is_full(&self) -> bool {
+        self.spares.lock().unwrap().len() >= self.size
+    }
+
     /// Makes spares until there are `size`. Blocking: call it from a spare thread.
     pub fn refill(&self) -> io::Result<()> {
         loop {
-            if self.spares.lock().unwrap().len() >= self.size {
+            if self.is_full() {
                 return Ok(());
             }
             let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -211,8 +216,10 @@ mod tests {
         // Empty: a take makes a namespace of its own.
         let a = dir.path().join("a");
         pool.take(&a).unwrap();
+        assert!(!pool.is_full());
         pool.refill().unwrap();
         pool.refill().unwrap();
+        assert!(pool.is_full());
         let spares: Vec<PathBuf> = pool.spares.lock().unwrap().clone();
         assert_eq!(spares.len(), 1);
         let spare_ns = ns_id(&spares[0]);
