@@ -195,17 +195,17 @@ impl Runtime for Builtin {
         let confinement = match std::fs::read(bundle.join(FILTER_FILE)) {
             Ok(program) => {
                 let filter = Filter::from_program(program, 0).map_err(failed)?;
-                let mut spec: Process = serde_json::from_slice(
-                    &std::fs::read(&process.process_json)
-                        .map_err(|e| RuntimeError::Failed(format!("exec process: {e}")))?,
-                )
-                .map_err(|e| RuntimeError::Failed(format!("exec process: {e}")))?;
+                let exec_err =
+                    |e: &dyn std::fmt::Display| RuntimeError::Failed(format!("exec process: {e}"));
+                let mut spec: Process = std::fs::read(&process.process_json)
+                    .map_err(|e| exec_err(&e))
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| exec_err(&e)))?;
                 let caps = widen_caps(&mut spec);
-                std::fs::write(
-                    &process.process_json,
-                    serde_json::to_vec(&spec).map_err(|e| RuntimeError::Failed(e.to_string()))?,
-                )
-                .map_err(|e| RuntimeError::Failed(format!("exec process: {e}")))?;
+                serde_json::to_vec(&spec)
+                    .map_err(|e| exec_err(&e))
+                    .and_then(|b| {
+                        std::fs::write(&process.process_json, b).map_err(|e| exec_err(&e))
+                    })?;
                 Some(Confinement { filter, caps })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

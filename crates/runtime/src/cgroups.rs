@@ -120,21 +120,14 @@ pub fn remove(cgroups_path: &str) -> std::io::Result<()> {
         return Ok(());
     };
     for d in &dirs {
-        let file = if d.starts_with("/sys/fs/cgroup/freezer") {
-            "freezer.state"
+        let (file, thawed) = if d.starts_with("/sys/fs/cgroup/freezer") {
+            ("freezer.state", "THAWED")
         } else if d.join("cgroup.freeze").exists() {
-            "cgroup.freeze"
+            ("cgroup.freeze", "0")
         } else {
             continue;
         };
-        let _ = std::fs::write(
-            d.join(file),
-            if file == "cgroup.freeze" {
-                "0"
-            } else {
-                "THAWED"
-            },
-        );
+        let _ = std::fs::write(d.join(file), thawed);
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     kill_members(std::slice::from_ref(first), deadline)?;

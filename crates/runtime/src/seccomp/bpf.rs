@@ -51,7 +51,8 @@ impl Filter {
     /// kept there) otherwise.
     pub fn for_profile(profile: &LinuxSeccomp, cache_dir: &Path) -> Result<Filter, FilterError> {
         let flags = load_flags(profile)?;
-        let path = cache_dir.join(format!("{}.bpf", cache_key(profile)));
+        let key = cache_key(profile);
+        let path = cache_dir.join(format!("{key}.bpf"));
         if let Ok(program) = std::fs::read(&path) {
             if let Ok(filter) = Filter::from_program(program, flags) {
                 return Ok(filter);
@@ -65,7 +66,7 @@ impl Filter {
         std::fs::create_dir_all(cache_dir).map_err(cache_err)?;
         // Written whole under a private name, then renamed: a concurrent start reads either
         // nothing or the complete program.
-        let tmp = cache_dir.join(format!(".{}.{}", std::process::id(), cache_key(profile)));
+        let tmp = cache_dir.join(format!(".{}.{key}", std::process::id()));
         std::fs::write(&tmp, &program).map_err(cache_err)?;
         std::fs::rename(&tmp, &path).map_err(cache_err)?;
         Filter::from_program(program, flags)
