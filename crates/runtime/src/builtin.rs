@@ -91,16 +91,19 @@ fn confine_bundle(bundle: &Path, cache_dir: &Path) -> Result<Option<Confinement>
         return Ok(None);
     };
     let filter = Filter::for_profile(&profile, cache_dir).map_err(failed)?;
-    // Kept beside the bundle for processes exec'd into the container later.
-    std::fs::write(bundle.join(FILTER_FILE), filter.program())
+    // Kept in the bundle for processes exec'd into the container later.
+    filter
+        .save(&bundle.join(FILTER_FILE), &bundle.join(FILTER_FLAGS_FILE))
         .map_err(|e| RuntimeError::Failed(format!("saving the seccomp filter: {e}")))?;
     let caps = spec.process_mut().as_mut().and_then(widen_caps);
     spec.save(&path).map_err(failed)?;
     Ok(Some(Confinement { filter, caps }))
 }
 
-/// Where a container's compiled seccomp program is kept, in its bundle.
+/// Where a container's compiled seccomp program is kept, in its bundle, and the flags it is
+/// loaded with (a bundle from a berth that kept no flags file loads with none).
 const FILTER_FILE: &str = "seccomp.bpf";
+const FILTER_FLAGS_FILE: &str = "seccomp.flags";
 
 /// Adds what loading a filter and dropping capabilities afterwards take; returns the
 /// capabilities the process is meant to have.
@@ -192,9 +195,9 @@ impl Runtime for Builtin {
         // The container's filter binds exec'd processes too; libcontainer no longer sees it in
         // the bundle, so it comes from the file create left there.
         let bundle = self.load(id)?.bundle().to_path_buf();
-        let confinement = match std::fs::read(bundle.join(FILTER_FILE)) {
-            Ok(program) => {
-                let filter = Filter::from_program(program, 0).map_err(failed)?;
+        let saved = Filter::read_saved(&bundle.join(FILTER_FILE), &bundle.join(FILTER_FLAGS_FILE));
+        let confinement = match saved.map_err(failed)? {
+            Some(filter) => {
                 let exec_err =
                     |e: &dyn std::fmt::Display| RuntimeError::Failed(format!("exec process: {e}"));
                 let mut spec: Process = std::fs::read(&process.process_json)
@@ -208,8 +211,7 @@ impl Runtime for Builtin {
                     })?;
                 Some(Confinement { filter, caps })
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(RuntimeError::Failed(format!("seccomp filter: {e}"))),
+            None => None,
         };
         let pid = self
             .builder(id, stdio, &process.pid_file, confinement)?

@@ -35,8 +35,8 @@ pub enum FilterError {
     Profile(String),
     #[error("compiling the seccomp profile: {0}")]
     Compile(#[from] libseccomp::error::SeccompError),
-    #[error("seccomp filter cache {path}: {source}")]
-    Cache { path: String, source: io::Error },
+    #[error("seccomp filter file {path}: {source}")]
+    File { path: String, source: io::Error },
 }
 
 /// A compiled seccomp program and the flags it is loaded with.
@@ -59,7 +59,7 @@ impl Filter {
             }
         }
         let program = compile(profile)?;
-        let cache_err = |source| FilterError::Cache {
+        let cache_err = |source| FilterError::File {
             path: path.display().to_string(),
             source,
         };
@@ -85,6 +85,34 @@ impl Filter {
             )));
         }
         Ok(Filter { program, flags })
+    }
+
+    /// Keeps the program and its flags in two files, for [`Filter::read_saved`].
+    pub fn save(&self, program: &Path, flags: &Path) -> io::Result<()> {
+        std::fs::write(program, &self.program)?;
+        std::fs::write(flags, self.flags.to_string())
+    }
+
+    /// What [`Filter::save`] kept; `None` when there is no program. A missing flags file means
+    /// no flags, as a program saved without one was loaded.
+    pub fn read_saved(program: &Path, flags: &Path) -> Result<Option<Filter>, FilterError> {
+        let cache_err = |path: &Path, source| FilterError::File {
+            path: path.display().to_string(),
+            source,
+        };
+        let program = match std::fs::read(program) {
+            Ok(p) => p,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(cache_err(program, e)),
+        };
+        let flags = match std::fs::read_to_string(flags) {
+            Ok(f) => f.trim().parse().map_err(|_| {
+                FilterError::Profile(format!("{}: not seccomp flags: {f:?}", flags.display()))
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(cache_err(flags, e)),
+        };
+        Filter::from_program(program, flags).map(Some)
     }
 
     /// The raw BPF program, as the kernel takes it.
@@ -130,13 +158,19 @@ impl Filter {
     }
 }
 
-/// What a cached program is filed under: the profile and the libseccomp that compiled it.
+/// How berth asks libseccomp to lay out a program; changed whenever [`compile`]'s output for
+/// the same profile and libseccomp changes, so that older cached programs are not loaded.
+const LAYOUT: &str = "binary-tree";
+
+/// What a cached program is filed under: the profile, the layout, and the libseccomp that
+/// compiled it.
 fn cache_key(profile: &LinuxSeccomp) -> String {
     let v = libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
     let mut h = Sha256::new();
     h.update(v.as_bytes());
+    h.update(LAYOUT.as_bytes());
     h.update(libseccomp::get_api().to_le_bytes());
     h.update(serde_json::to_vec(profile).unwrap_or_default());
     h.finalize()
@@ -189,6 +223,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<u8>, FilterError> {
     }
     // no_new_privs is the spec's to ask for (process.noNewPrivileges), not libseccomp's.
     ctx.set_ctl_nnp(false)?;
+    // A binary tree on the syscall number rather than libseccomp's default chain of tests. For
+    // Docker's profile the chain is 704 instructions and the tree 872, yet the kernel loads the
+    // tree in less than half the time (0.5 ms rather than 1.2 ms here): at load it runs the
+    // program once per syscall number to find the ones always allowed, which costs the chain's
+    // length each time and the tree's depth. Each syscall the container makes is cheaper too.
+    // libseccomp before 2.5 has no tree; its chain is still a correct program.
+    let _ = ctx.set_ctl_optimize(2);
     for rule in profile.syscalls().iter().flatten() {
         let act = action(rule.action(), rule.errno_ret());
         if act == default {
@@ -263,7 +304,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> ScmpAction {
 /// The program libseccomp would load, through an anonymous file (libseccomp 2.5 can export
 /// only to a descriptor).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, FilterError> {
-    let io_err = |source| FilterError::Cache {
+    let io_err = |source| FilterError::File {
         path: "memfd".into(),
         source,
     };

@@ -193,6 +193,7 @@ fn profile_for(caps: &[String], arch: &str, kernel: Option<(u32, u32)>) -> Linux
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_spec::runtime::LinuxSeccompFilterFlag;
     use std::collections::HashSet;
 
     fn caps(names: &[&str]) -> Vec<String> {
@@ -510,6 +511,30 @@ mod tests {
         let other = bpf::Filter::for_profile(&admin, dir.path()).unwrap();
         assert_ne!(other.program(), first.program());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn saved_filters_keep_their_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let (prog, flags) = (dir.path().join("f.bpf"), dir.path().join("f.flags"));
+        assert_eq!(bpf::Filter::read_saved(&prog, &flags).unwrap(), None);
+        let mut profile = default_profile(&docker_default_caps());
+        profile.set_flags(Some(vec![
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow,
+        ]));
+        let filter = bpf::Filter::for_profile(&profile, dir.path()).unwrap();
+        assert_eq!(filter.flags(), libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+        filter.save(&prog, &flags).unwrap();
+        assert_eq!(
+            bpf::Filter::read_saved(&prog, &flags).unwrap(),
+            Some(filter.clone())
+        );
+        // A program saved by a berth that kept no flags loads with none.
+        std::fs::remove_file(&flags).unwrap();
+        let old = bpf::Filter::read_saved(&prog, &flags).unwrap().unwrap();
+        assert_eq!((old.program(), old.flags()), (filter.program(), 0));
+        std::fs::write(&flags, "spec-allow").unwrap();
+        assert!(bpf::Filter::read_saved(&prog, &flags).is_err());
     }
 
     #[test]
