@@ -75,7 +75,12 @@ impl ContainerService {
             Err(e) => return Err(self.start_failed(id, e.to_string())),
         };
         let prepared = self.prepare_bundle(&c, &dir, &state_dir);
-        tracing::debug!(id, spare, us = t0.elapsed().as_micros() as u64, "bundle prepared");
+        tracing::debug!(
+            id,
+            spare,
+            us = t0.elapsed().as_micros() as u64,
+            "bundle prepared"
+        );
         let cfg = match prepared {
             Ok(cfg) => cfg,
             Err(e) => return Err(self.start_failed(id, e)),
