@@ -163,22 +163,19 @@ impl Records {
     /// Writes the record of a container just created, in its new directory: there is no old
     /// record to keep, so it is written in place rather than beside and renamed (a crash
     /// mid-write leaves a directory without a readable record, which the next start removes;
-    /// the create had not answered). The file and its directory entry are made durable before
-    /// the create answers: after the file's fsync the directory's has little left to write.
-    /// The directory's own entry, made just before, is in the same journal commit as the
-    /// file on ext4 and xfs; its parent is not synced as well, as it was not with the rename
-    /// this replaces.
-    pub fn save_new(&mut self, paths: &Paths, c: &Container) -> io::Result<()> {
+    /// the create had not answered). With `durable`, the file and its directory entry are on
+    /// disk before this returns (see [`sync_new`]); otherwise the caller syncs them soon after.
+    pub fn save_new(&mut self, paths: &Paths, c: &Container, durable: bool) -> io::Result<()> {
         use std::io::Write;
         let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
-        let dir = paths.dir(&c.id);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(dir.join(RECORD))?;
+            .open(paths.dir(&c.id).join(RECORD))?;
         f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::File::open(&dir)?.sync_all()?;
+        if durable {
+            sync_new(paths, &c.id)?;
+        }
         self.by_id.insert(c.id.clone(), c.clone());
         Ok(())
     }
@@ -244,6 +241,16 @@ impl Records {
     pub fn by_name(&self, name: &str) -> Option<&Container> {
         self.by_id.values().find(|c| c.name == name)
     }
+}
+
+/// Makes a record written by [`Records::save_new`] durable: the file, then its directory
+/// entry (after the file's fsync the directory's has little left to write; the directory's
+/// own entry, made just before, is in the same journal commit on ext4 and xfs, and its parent
+/// is not synced as well, as it was not with the rename this replaced).
+pub fn sync_new(paths: &Paths, id: &str) -> io::Result<()> {
+    let dir = paths.dir(id);
+    std::fs::File::open(dir.join(RECORD))?.sync_all()?;
+    std::fs::File::open(&dir)?.sync_all()
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (one leading slash allowed).

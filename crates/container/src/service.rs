@@ -322,13 +322,38 @@ impl ContainerService {
             has_been_started: false,
             runtime,
         };
-        if let Err(e) = recs.save_new(&self.paths, &c) {
+        // An `--rm` container's record is made durable just after the create answers rather
+        // than before (an fsync of the file and directory takes 0.5 to 1.5 ms here, most of a
+        // create). A power loss in between can lose only an `--rm` container; had it been
+        // started, the recovery at the next start would remove it anyway.
+        let durable = !c.host_config.auto_remove;
+        if let Err(e) = recs.save_new(&self.paths, &c, durable) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(ContainerError::io("saving the container record")(e));
         }
         drop(recs);
+        if !durable {
+            self.sync_record_soon(&id);
+        }
         self.emit(&c, "create", &[]);
         Ok((id, Vec::new()))
+    }
+
+    /// Makes a record written without fsync durable, off the request's path. A record removed
+    /// meanwhile (an `--rm` container that already ran) has nothing left to sync.
+    fn sync_record_soon(&self, id: &str) {
+        let (paths, id) = (self.paths.clone(), id.to_string());
+        let sync = move || {
+            if let Err(e) = crate::record::sync_new(&paths, &id) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(id, error = %e, "syncing the container record");
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(sync)),
+            Err(_) => sync(),
+        }
     }
 
     /// `POST /containers/{id}/rename`.
