@@ -183,7 +183,8 @@ impl ContainerService {
             .map(|l| self.images.layers.diff_dir(&l.chain_id))
             .collect();
         rootfs::prepare_dirs(dir).map_err(|e| e.to_string())?;
-        let root = rootfs::mount_rootfs(&lower, dir).map_err(|e| e.to_string())?;
+        let root = rootfs::mount_rootfs(&lower, dir, c.host_config.auto_remove)
+            .map_err(|e| e.to_string())?;
         let user = process::resolve_user(&root, &c.config.user).map_err(|e| e.to_string())?;
         let hostname = c.config.hostname.clone();
         let env = process::process_env(

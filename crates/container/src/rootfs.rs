@@ -29,7 +29,14 @@ pub fn overlay_options(lower: &[PathBuf], dir: &Path) -> String {
 
 /// Mounts the overlay at `dir/rootfs` unless it is already there (a daemon restart while the
 /// container runs leaves it mounted).
-pub fn mount_rootfs(lower: &[PathBuf], dir: &Path) -> io::Result<PathBuf> {
+///
+/// `volatile` (for `--rm` containers, as podman does) mounts it with overlayfs' `volatile`
+/// option where the kernel has it (5.10 and later): no sync of the upper filesystem ever,
+/// which otherwise is a journal commit of the whole filesystem at each unmount. After a crash
+/// such an upper layer cannot be trusted, and overlayfs marks the work dir to refuse a new
+/// mount; an `--rm` container is removed by then (the recovery removes stopped ones), so a
+/// mark found here is from a clean unmount (a restart) and is cleared.
+pub fn mount_rootfs(lower: &[PathBuf], dir: &Path, volatile: bool) -> io::Result<PathBuf> {
     let target = dir.join("rootfs");
     if is_mountpoint(&target) {
         return Ok(target);
@@ -42,16 +49,36 @@ pub fn mount_rootfs(lower: &[PathBuf], dir: &Path) -> io::Result<PathBuf> {
         lower.push(empty);
     }
     let opts = overlay_options(&lower, dir);
-    mount(
-        Some("overlay"),
-        &target,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(opts.as_str()),
-    )
-    .map_err(|e| io::Error::other(format!("mounting the container's root filesystem: {e}")))?;
+    let overlay = |opts: &str| {
+        mount(
+            Some("overlay"),
+            &target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(opts),
+        )
+    };
+    let mounted = if volatile {
+        match std::fs::remove_dir_all(dir.join(VOLATILE_MARK)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        // A kernel without the option refuses it as an unknown one.
+        match overlay(&format!("{opts},volatile")) {
+            Err(Errno::EINVAL) => overlay(&opts),
+            r => r,
+        }
+    } else {
+        overlay(&opts)
+    };
+    mounted
+        .map_err(|e| io::Error::other(format!("mounting the container's root filesystem: {e}")))?;
     Ok(target)
 }
+
+/// Where overlayfs marks the work dir of a volatile mount (Documentation/filesystems/overlayfs).
+const VOLATILE_MARK: &str = "work/work/incompat/volatile";
 
 /// Unmounts the rootfs if mounted; a busy mount is detached lazily rather than left behind.
 /// umount(2) itself says when nothing is mounted there (EINVAL), which spares reading the
@@ -290,5 +317,43 @@ mod tests {
         assert!(!is_mountpoint(&rootfs));
         drop(hold);
         unmount_rootfs(&dir.path().join("missing")).unwrap();
+    }
+
+    #[test]
+    fn a_volatile_rootfs_mounts_again_after_a_clean_unmount() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare_dirs(dir.path()).unwrap();
+        let lower = dir.path().join("lower");
+        std::fs::create_dir_all(&lower).unwrap();
+        std::fs::write(lower.join("f"), "x").unwrap();
+        let mounted = |volatile| {
+            let root = mount_rootfs(std::slice::from_ref(&lower), dir.path(), volatile);
+            if let Err(e) = &root {
+                if e.to_string().contains("EPERM") {
+                    return None;
+                }
+            }
+            let root = root.unwrap();
+            let opts = std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap()
+                .lines()
+                .find(|l| l.split(' ').nth(4) == Some(root.to_str().unwrap()))
+                .map(str::to_string)
+                .unwrap();
+            assert_eq!(std::fs::read_to_string(root.join("f")).unwrap(), "x");
+            unmount_rootfs(dir.path()).unwrap();
+            Some(opts.contains("volatile"))
+        };
+        let Some(first) = mounted(true) else {
+            eprintln!("skipped: mounting needs root");
+            return;
+        };
+        if !first {
+            eprintln!("skipped: this kernel has no volatile overlays");
+            return;
+        }
+        // The work dir is marked now; the next mount clears the mark rather than failing.
+        assert!(dir.path().join(VOLATILE_MARK).exists());
+        assert_eq!(mounted(true), Some(true));
     }
 }
