@@ -158,7 +158,13 @@ struct Shim {
     exit: Option<(i32, Instant)>,
     /// A client's stdin has ended with `stdin_once`: later clients get none either.
     stdin_closed: bool,
+    /// When the code mapped ahead of the start is let go (see `builtin::warm_up`).
+    cool_at: Option<Instant>,
 }
+
+/// How long a container runs before its shim lets go of the code mapped for its start and
+/// exit: longer than a short-lived container's whole life.
+const COOL_AFTER: Duration = Duration::from_secs(2);
 
 impl Shim {
     fn create(cfg: ShimConfig) -> Result<Shim, String> {
@@ -210,6 +216,7 @@ impl Shim {
             waiters: Vec::new(),
             exit: None,
             stdin_closed: false,
+            cool_at: Some(Instant::now() + COOL_AFTER),
         })
     }
 
@@ -255,10 +262,17 @@ impl Shim {
         if let Some(stdin) = self.io.stdin.as_ref().filter(|s| s.pending() > 0) {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
         }
-        let timeout = if self.exit.is_some() {
-            PollTimeout::from(100u16)
-        } else {
-            PollTimeout::NONE
+        if self.cool_at.is_some_and(|t| Instant::now() >= t) {
+            crate::builtin::cool_down();
+            self.cool_at = None;
+        }
+        let timeout = match (self.exit, self.cool_at) {
+            (Some(_), _) => PollTimeout::from(100u16),
+            (None, Some(t)) => {
+                let ms = t.saturating_duration_since(Instant::now()).as_millis() + 1;
+                PollTimeout::from(ms.min(u16::MAX as u128) as u16)
+            }
+            (None, None) => PollTimeout::NONE,
         };
         match poll(&mut fds, timeout) {
             Ok(0) => return,
