@@ -260,43 +260,8 @@ impl Runtime for Builtin {
 /// instance the first time in each process and caches it. Made in the shim, it is inherited
 /// by the runtime's intermediate and init processes, which would otherwise make their own on
 /// a start's path. If it cannot be made here, they make it as before.
-///
-/// It also maps the executable's code into the shim's page tables (MADV_POPULATE_READ, Linux
-/// 5.14): a fresh process otherwise takes a page fault for each stretch of code it first runs,
-/// and page faults are dear on a VM (about 0.5 ms of a `run --rm` here). The runtime's
-/// processes are forked and fault on their own account. [`cool_down`] lets the mappings go
-/// once the container has been running a while, so that a long-lived shim keeps only what it
-/// uses (the pages stay in the page cache, shared).
 pub fn warm_up() {
     let _ = pathrs::procfs::ProcfsHandle::new();
-    advise_code(MADV_POPULATE_READ);
-}
-
-/// See [`warm_up`].
-pub fn cool_down() {
-    advise_code(libc::MADV_DONTNEED);
-}
-
-const MADV_POPULATE_READ: libc::c_int = 22;
-
-/// madvise(2) over the executable's read-only segments and code, which hold no private
-/// (copied) pages: dropping their mappings loses nothing. A kernel that does not know the
-/// advice refuses it, which changes nothing.
-fn advise_code(advice: libc::c_int) {
-    unsafe extern "C" {
-        // The linker's bounds of the executable's first segment and of its code.
-        static __executable_start: u8;
-        static etext: u8;
-    }
-    let (start, end) = (
-        std::ptr::addr_of!(__executable_start) as usize,
-        std::ptr::addr_of!(etext) as usize,
-    );
-    let start = start & !4095;
-    if end > start {
-        // SAFETY: the range is the executable's own image, file-backed and never written.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) };
-    }
 }
 
 /// Runs the container's program, reporting a program that cannot run in the words runc uses,

@@ -96,21 +96,21 @@ impl Filter {
     /// What [`Filter::save`] kept; `None` when there is no program. A missing flags file means
     /// no flags, as a program saved without one was loaded.
     pub fn read_saved(program: &Path, flags: &Path) -> Result<Option<Filter>, FilterError> {
-        let cache_err = |path: &Path, source| FilterError::File {
+        let file_err = |path: &Path, source| FilterError::File {
             path: path.display().to_string(),
             source,
         };
         let program = match std::fs::read(program) {
             Ok(p) => p,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(cache_err(program, e)),
+            Err(e) => return Err(file_err(program, e)),
         };
         let flags = match std::fs::read_to_string(flags) {
             Ok(f) => f.trim().parse().map_err(|_| {
                 FilterError::Profile(format!("{}: not seccomp flags: {f:?}", flags.display()))
             })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(cache_err(flags, e)),
+            Err(e) => return Err(file_err(flags, e)),
         };
         Filter::from_program(program, flags).map(Some)
     }

@@ -52,6 +52,7 @@ pub fn run_from_stdin(run_dir: &Path) -> i32 {
     // berthd in a terminal) does not reach the shim.
     let _ = nix::unistd::setsid();
     crate::builtin::warm_up();
+    advise_code(MADV_POPULATE_READ);
     // A spare shim starts up at idle priority (see berthd's spares); the container must not
     // inherit that. Back to normal before waiting for the config, or not at all.
     if let Err(e) = normal_priority() {
@@ -158,7 +159,7 @@ struct Shim {
     exit: Option<(i32, Instant)>,
     /// A client's stdin has ended with `stdin_once`: later clients get none either.
     stdin_closed: bool,
-    /// When the code mapped ahead of the start is let go (see `builtin::warm_up`).
+    /// When the code mapped ahead of the start is let go (see [`advise_code`]).
     cool_at: Option<Instant>,
 }
 
@@ -263,7 +264,7 @@ impl Shim {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
         }
         if self.cool_at.is_some_and(|t| Instant::now() >= t) {
-            crate::builtin::cool_down();
+            advise_code(libc::MADV_DONTNEED);
             self.cool_at = None;
         }
         let timeout = match (self.exit, self.cool_at) {
@@ -520,6 +521,35 @@ impl Shim {
         for a in self.attached.drain(..) {
             let _ = a.conn.shutdown(std::net::Shutdown::Both);
         }
+    }
+}
+
+const MADV_POPULATE_READ: libc::c_int = 22;
+
+/// madvise(2) over the executable's read-only segments and code, which hold no private
+/// (copied) pages, so that dropping their mappings loses nothing. A kernel that does not know
+/// the advice refuses it, which changes nothing.
+///
+/// A shim maps the executable's code into its page tables while it waits for its config
+/// (MADV_POPULATE_READ, Linux 5.14): a fresh process otherwise takes a page fault for each
+/// stretch of code it first runs, and page faults are dear on a VM. The runtime's processes
+/// are forked and fault on their own account. [`COOL_AFTER`] into the container's life the
+/// shim lets the mappings go (MADV_DONTNEED), so that a long-lived shim keeps mapped only what
+/// it uses; the pages stay in the page cache, shared.
+fn advise_code(advice: libc::c_int) {
+    unsafe extern "C" {
+        // The linker's bounds of the executable's first segment and of its code.
+        static __executable_start: u8;
+        static etext: u8;
+    }
+    let (start, end) = (
+        std::ptr::addr_of!(__executable_start) as usize,
+        std::ptr::addr_of!(etext) as usize,
+    );
+    let start = start & !4095;
+    if end > start {
+        // SAFETY: the range is the executable's own image, file-backed and never written.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) };
     }
 }
 
