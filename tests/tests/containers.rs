@@ -622,12 +622,13 @@ fn run_rm_cycles_leave_nothing_behind() {
     assert_eq!(fds(), f0);
     assert_eq!(cgroups(), c0);
     assert_eq!(mounts_under(d.data_root().parent().unwrap()).len(), m0);
-    assert!(
-        daemon_fds(&d) <= df0 + 2,
-        "daemon fds {} -> {}",
-        df0,
-        daemon_fds(&d)
-    );
+    // A removal's teardown and an `--rm` record's sync run after the answer, each holding a
+    // descriptor or two for a moment: a leak is what stays.
+    let settled = || daemon_fds(&d) <= df0 + 2;
+    if !settled() {
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(settled(), "daemon fds {} -> {}", df0, daemon_fds(&d));
     let shims = std::fs::read_dir(d.exec_root().join("containers"))
         .unwrap()
         .count();
