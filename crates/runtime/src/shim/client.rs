@@ -82,14 +82,11 @@ impl StartingShim {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Puts the shim at the normal scheduling policy: a spare starts up at idle priority,
-    /// and once a start waits on it, it must not wait for CPU time nobody else wants.
+    /// Puts the shim at the normal scheduling policy (see [`super::to_normal_policy`]); a
+    /// shim already gone is left to the start to find out.
     pub fn to_normal_priority(&self) {
         if let Some(pid) = self.child.id() {
-            let param = libc::sched_param { sched_priority: 0 };
-            // SAFETY: sched_setscheduler on our own child with a valid sched_param; it fails
-            // harmlessly if the child is gone.
-            unsafe { libc::sched_setscheduler(pid as libc::pid_t, libc::SCHED_OTHER, &param) };
+            let _ = super::to_normal_policy(pid as libc::pid_t);
         }
     }
 

@@ -62,6 +62,24 @@ impl ShimConfig {
     }
 }
 
+/// Puts process `pid` (0: the caller) at the normal scheduling policy. A spare shim starts up
+/// at idle priority (see berthd's spares); berthd moves it back when a start takes it, and the
+/// shim itself before it waits for its config, so that neither it nor the container it makes
+/// waits for CPU time nobody else wants.
+pub(crate) fn to_normal_policy(pid: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: sched_getscheduler/sched_setscheduler with a valid sched_param.
+    unsafe {
+        if libc::sched_getscheduler(pid) == libc::SCHED_OTHER {
+            return Ok(());
+        }
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(pid, libc::SCHED_OTHER, &param) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// The exit berthd finds in a state dir whose shim is gone.
 pub fn read_exit(state_dir: &Path) -> Option<protocol::ExitInfo> {
     let b = std::fs::read(ShimConfig::exit_file(state_dir)).ok()?;

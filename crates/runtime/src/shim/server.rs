@@ -52,10 +52,10 @@ pub fn run_from_stdin(run_dir: &Path) -> i32 {
     // berthd in a terminal) does not reach the shim.
     let _ = nix::unistd::setsid();
     crate::builtin::warm_up();
-    advise_code(MADV_POPULATE_READ);
-    // A spare shim starts up at idle priority (see berthd's spares); the container must not
-    // inherit that. Back to normal before waiting for the config, or not at all.
-    if let Err(e) = normal_priority() {
+    advise_code(libc::MADV_POPULATE_READ);
+    // The container must not inherit a spare's idle priority: back to normal before waiting
+    // for the config, or not at all.
+    if let Err(e) = super::to_normal_policy(0) {
         report(&Reply::error(format!("shim: scheduling policy: {e}")));
         return 1;
     }
@@ -107,22 +107,6 @@ pub fn run_from_stdin(run_dir: &Path) -> i32 {
             1
         }
     }
-}
-
-/// Leaves SCHED_IDLE (or any other policy) for the normal one, as a process started by berthd
-/// in the foreground has.
-fn normal_priority() -> io::Result<()> {
-    // SAFETY: sched_getscheduler/sched_setscheduler on ourselves (0) with a valid sched_param.
-    unsafe {
-        if libc::sched_getscheduler(0) == libc::SCHED_OTHER {
-            return Ok(());
-        }
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// Tells berthd (reading our stdout) how `create` went, then lets go of stdout so that berthd
@@ -523,8 +507,6 @@ impl Shim {
         }
     }
 }
-
-const MADV_POPULATE_READ: libc::c_int = 22;
 
 /// madvise(2) over the executable's read-only segments and code, which hold no private
 /// (copied) pages, so that dropping their mappings loses nothing. A kernel that does not know
