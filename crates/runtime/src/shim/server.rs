@@ -52,7 +52,6 @@ pub fn run_from_stdin(run_dir: &Path) -> i32 {
     // berthd in a terminal) does not reach the shim.
     let _ = nix::unistd::setsid();
     crate::builtin::warm_up();
-    advise_code(libc::MADV_POPULATE_READ);
     // The container must not inherit a spare's idle priority: back to normal before waiting
     // for the config, or not at all.
     if let Err(e) = super::to_normal_policy(0) {
@@ -143,13 +142,7 @@ struct Shim {
     exit: Option<(i32, Instant)>,
     /// A client's stdin has ended with `stdin_once`: later clients get none either.
     stdin_closed: bool,
-    /// When the code mapped ahead of the start is let go (see [`advise_code`]).
-    cool_at: Option<Instant>,
 }
-
-/// How long a container runs before its shim lets go of the code mapped for its start and
-/// exit: longer than a short-lived container's whole life.
-const COOL_AFTER: Duration = Duration::from_secs(2);
 
 impl Shim {
     fn create(cfg: ShimConfig) -> Result<Shim, String> {
@@ -201,7 +194,6 @@ impl Shim {
             waiters: Vec::new(),
             exit: None,
             stdin_closed: false,
-            cool_at: Some(Instant::now() + COOL_AFTER),
         })
     }
 
@@ -247,17 +239,10 @@ impl Shim {
         if let Some(stdin) = self.io.stdin.as_ref().filter(|s| s.pending() > 0) {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
         }
-        if self.cool_at.is_some_and(|t| Instant::now() >= t) {
-            advise_code(libc::MADV_DONTNEED);
-            self.cool_at = None;
-        }
-        let timeout = match (self.exit, self.cool_at) {
-            (Some(_), _) => PollTimeout::from(100u16),
-            (None, Some(t)) => {
-                let ms = t.saturating_duration_since(Instant::now()).as_millis() + 1;
-                PollTimeout::from(ms.min(u16::MAX as u128) as u16)
-            }
-            (None, None) => PollTimeout::NONE,
+        let timeout = if self.exit.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
         };
         match poll(&mut fds, timeout) {
             Ok(0) => return,
@@ -505,33 +490,6 @@ impl Shim {
         for a in self.attached.drain(..) {
             let _ = a.conn.shutdown(std::net::Shutdown::Both);
         }
-    }
-}
-
-/// madvise(2) over the executable's read-only segments and code, which hold no private
-/// (copied) pages, so that dropping their mappings loses nothing. A kernel that does not know
-/// the advice refuses it, which changes nothing.
-///
-/// A shim maps the executable's code into its page tables while it waits for its config
-/// (MADV_POPULATE_READ, Linux 5.14): a fresh process otherwise takes a page fault for each
-/// stretch of code it first runs, and page faults are dear on a VM. The runtime's processes
-/// are forked and fault on their own account. [`COOL_AFTER`] into the container's life the
-/// shim lets the mappings go (MADV_DONTNEED), so that a long-lived shim keeps mapped only what
-/// it uses; the pages stay in the page cache, shared.
-fn advise_code(advice: libc::c_int) {
-    unsafe extern "C" {
-        // The linker's bounds of the executable's first segment and of its code.
-        static __executable_start: u8;
-        static etext: u8;
-    }
-    let (start, end) = (
-        std::ptr::addr_of!(__executable_start) as usize,
-        std::ptr::addr_of!(etext) as usize,
-    );
-    let start = start & !4095;
-    if end > start {
-        // SAFETY: the range is the executable's own image, file-backed and never written.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) };
     }
 }
 
