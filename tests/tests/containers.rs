@@ -90,6 +90,18 @@ fn run_prints_output_and_exit_codes_like_docker() {
         out.stderr
     );
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout.lines().count(), 2);
+    // Starts that failed, in the runtime (nosuchcmd) or before it ran (the unknown user),
+    // leave no cgroup behind, though berthd makes them ahead of the runtime.
+    for dir in berth_tests::cgroup_dirs(&d.cgroup_parent()) {
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "cgroups left: {left:?}");
+    }
 }
 
 #[test]

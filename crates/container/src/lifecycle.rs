@@ -68,11 +68,12 @@ impl ContainerService {
         let dir = self.paths.dir(id);
         let state_dir = self.paths.state_dir(id);
         let t0 = Instant::now();
+        let cgroups = CgroupsAhead::make(self.paths.cgroups_path(id, &c.host_config.cgroup_parent));
         // The shim is the spare one, already started and waiting for its config; or, without
         // a spare, one started now, whose exec and start-up overlap the bundle's preparation.
         let (starting, spare) = match self.spares.take_shim() {
             Ok(s) => s,
-            Err(e) => return Err(self.start_failed(id, e.to_string())),
+            Err(e) => return Err(self.run_failed(id, e.to_string(), cgroups).await),
         };
         let prepared = self.prepare_bundle(&c, &dir, &state_dir);
         tracing::debug!(
@@ -83,7 +84,7 @@ impl ContainerService {
         );
         let cfg = match prepared {
             Ok(cfg) => cfg,
-            Err(e) => return Err(self.start_failed(id, e)),
+            Err(e) => return Err(self.run_failed(id, e, cgroups).await),
         };
         let configured = match starting.configure(&cfg).await {
             // A spare that died before it got its config started nothing: a new shim does.
@@ -95,7 +96,7 @@ impl ContainerService {
         };
         let pid = match configured {
             Ok(pid) => pid,
-            Err(e) => return Err(self.start_failed(id, e.to_string())),
+            Err(e) => return Err(self.run_failed(id, e.to_string(), cgroups).await),
         };
         tracing::debug!(
             id,
@@ -109,7 +110,7 @@ impl ContainerService {
         if let Err(e) = started {
             let _ = shim.call(&Request::Kill { signal: 9 }).await;
             let _ = shim.wait().await;
-            return Err(self.start_failed(id, e.to_string()));
+            return Err(self.run_failed(id, e.to_string(), cgroups).await);
         }
         let Some(c) = self.update(id, |c| {
             c.state.set_running(pid, Utc::now());
@@ -125,6 +126,14 @@ impl ContainerService {
         let id = id.to_string();
         tokio::spawn(async move { svc.monitor(id, shim, Instant::now()).await });
         Ok(())
+    }
+
+    /// [`Self::start_failed`] for a start that got as far as making the container's cgroups
+    /// ahead: they go too, once made (the runtime removes what it made, but a start can fail
+    /// before the runtime ran at all).
+    async fn run_failed(&self, id: &str, msg: String, cgroups: CgroupsAhead) -> ContainerError {
+        cgroups.remove().await;
+        self.start_failed(id, msg)
     }
 
     /// Records a start that failed as Docker does (exit code 127/126/128 and the message) and
@@ -347,6 +356,40 @@ impl ContainerService {
             (hostname_path, "/etc/hostname"),
             (hosts_path, "/etc/hosts"),
         ])
+    }
+}
+
+/// A container's cgroups being made on a spare thread while its start goes on (see
+/// [`berth_runtime::cgroups::make_ahead`]).
+struct CgroupsAhead {
+    path: String,
+    made: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl CgroupsAhead {
+    fn make(path: String) -> CgroupsAhead {
+        let made = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let p = path.clone();
+            rt.spawn_blocking(move || {
+                // The runtime makes whatever is missing: a failure here costs it time only.
+                if let Err(e) = berth_runtime::cgroups::make_ahead(&p) {
+                    tracing::debug!(cgroup = p, error = %e, "making cgroups ahead");
+                }
+            })
+        });
+        CgroupsAhead { path, made }
+    }
+
+    /// Removes them, once they are made, for a start that failed.
+    async fn remove(self) {
+        if let Some(made) = self.made {
+            let _ = made.await;
+        }
+        let path = self.path;
+        let removed = tokio::task::spawn_blocking(move || berth_runtime::cgroups::remove(&path));
+        if let Ok(Err(e)) = removed.await {
+            tracing::warn!(error = %e, "removing the cgroups of a start that failed");
+        }
     }
 }
 

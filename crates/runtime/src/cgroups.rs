@@ -107,6 +107,50 @@ pub fn hierarchy_dirs(cgroups_path: &str) -> Vec<PathBuf> {
     dirs
 }
 
+/// The v1 controllers runtimes put a container in (libcontainer's and runc's list); a
+/// hierarchy holds one or several (`cpu,cpuacct`). Named hierarchies (`name=systemd`) and the
+/// cgroup2 mount of a hybrid host are not among them.
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_cls",
+    "net_prio",
+    "freezer",
+];
+
+/// Makes the container's cgroup in every v1 controller hierarchy, ahead of the runtime, which
+/// then finds them made (runtimes make whatever is missing, so this only saves them time).
+///
+/// On v1 a container's cgroup is one directory per controller, and making one is dear for
+/// the kernel (each holds dozens of control files): about 1.5 ms for the eight of a usual host,
+/// which the runtime would otherwise spend in its process before the container's init can
+/// start. Made here, on another thread while the bundle and the shim are being readied, that
+/// time is off the start's path. On v2 it is one directory, and nothing is gained.
+pub fn make_ahead(cgroups_path: &str) -> std::io::Result<()> {
+    if detect() != Some(CgroupVersion::V1) {
+        return Ok(());
+    }
+    for dir in hierarchy_dirs(cgroups_path) {
+        let controllers = dir
+            .strip_prefix("/sys/fs/cgroup")
+            .ok()
+            .and_then(|rel| rel.components().next())
+            .and_then(|hierarchy| hierarchy.as_os_str().to_str())
+            .unwrap_or_default();
+        if controllers.split(',').any(|c| V1_CONTROLLERS.contains(&c)) {
+            std::fs::create_dir_all(&dir)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes a container's cgroup from every hierarchy, after killing whatever still runs in it.
 /// A frozen cgroup is thawed first: a frozen process cannot act on SIGKILL. Sub-cgroups the
 /// container made go too. Listing a cgroup directory is slow (it holds every control file),
@@ -280,6 +324,48 @@ mod tests {
             std::fs::read_to_string("/proc/self/cgroup").unwrap(),
             before
         );
+    }
+
+    #[test]
+    fn cgroups_are_made_ahead_in_the_controller_hierarchies_only() {
+        if detect() != Some(CgroupVersion::V1) {
+            eprintln!("skipped: not cgroup v1");
+            return;
+        }
+        let path = format!("/berth-unit-ahead-{}/c", std::process::id());
+        if make_ahead(&path).is_err() {
+            eprintln!("skipped: making cgroups needs root");
+            let _ = remove(&path);
+            return;
+        }
+        let dirs = hierarchy_dirs(&path);
+        let hierarchy = |d: &Path| {
+            let top = d.parent().and_then(Path::parent).and_then(Path::file_name);
+            top.unwrap().to_string_lossy().into_owned()
+        };
+        let made: Vec<String> = dirs
+            .iter()
+            .filter(|d| d.exists())
+            .map(|d| hierarchy(d))
+            .collect();
+        remove(&path).unwrap();
+        for d in &dirs {
+            assert!(!d.exists(), "{} left", d.display());
+            let _ = std::fs::remove_dir(d.parent().unwrap());
+        }
+        // A named hierarchy (systemd's) or a hybrid host's cgroup2 mount holds no container.
+        assert!(
+            !made.iter().any(|h| h == "systemd" || h == "unified"),
+            "{made:?}"
+        );
+        let mounted = |h: &str| dirs.iter().any(|d| hierarchy(d) == h);
+        for controller in ["memory", "pids", "cpuset", "freezer", "devices"] {
+            assert_eq!(
+                made.iter().any(|h| h == controller),
+                mounted(controller),
+                "{controller}: {made:?}"
+            );
+        }
     }
 
     #[test]
