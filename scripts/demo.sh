@@ -10,7 +10,7 @@ if [ "${1:-}" = stop ]; then
     exit 0
 fi
 bash scripts/deps.sh
-cargo build --release --bins
+bash scripts/build-release.sh
 mkdir -p "$state"
 port=${REGISTRY_PORT:-5000}
 ./target/release/test-registry "$state/registry" "$port" > "$state/registry.log" 2>&1 &
