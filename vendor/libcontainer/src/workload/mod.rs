@@ -89,6 +89,17 @@ pub trait Executor: CloneBoxExecutor {
 
         Ok(())
     }
+
+    /// Prepares the process for `exec` as far as it can be before the container start
+    /// signal. This step runs after `validate` and `setup_envs`, just before the init
+    /// process tells the main process it is ready, which is where the init loads the spec's
+    /// seccomp filter and drops capabilities: an executor that confines the process itself
+    /// does it here, so that its work overlaps the start signal's round trip rather than
+    /// following it. What runs after this and before `exec` (waiting for the start signal)
+    /// is the same as after the init's own seccomp load. The default does nothing.
+    fn prepare(&self, _spec: &Spec) -> Result<(), ExecutorError> {
+        Ok(())
+    }
 }
 
 impl<T> CloneBoxExecutor for T

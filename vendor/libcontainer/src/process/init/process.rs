@@ -427,6 +427,7 @@ pub fn container_init_process(
 
     args.executor.validate(ctx.spec)?;
     args.executor.setup_envs(ctx.envs)?;
+    args.executor.prepare(ctx.spec)?;
 
     // Notify main process that the init process is ready to execute the
     // payload.  Note, because we are already inside the pid namespace, the pid
