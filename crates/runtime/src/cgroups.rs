@@ -89,22 +89,38 @@ fn own_cgroup_procs() -> Option<std::path::PathBuf> {
 /// hierarchy: the one tree on v2; on v1 every controller's tree and the named ones (runtimes
 /// make the container's cgroup in all of them).
 pub fn hierarchy_dirs(cgroups_path: &str) -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
     let rel = cgroups_path.trim_start_matches('/');
-    if detect() == Some(CgroupVersion::V2) {
-        return vec![root.join(rel)];
-    }
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        // Comounted controllers show up twice (cpu and cpu,cpuacct): only real directories.
-        .filter(|p| !p.is_symlink() && p.join("cgroup.procs").exists())
-        .map(|p| p.join(rel))
-        .collect();
-    dirs.sort();
-    dirs
+    hierarchies().iter().map(|h| h.join(rel)).collect()
+}
+
+/// The mounted hierarchies, found once per process: a host's cgroup layout is set up at boot.
+/// Listing them takes a couple of dozen system calls, which a shim would otherwise make at
+/// its container's exit, before it can report it; a spare shim finds them while it waits
+/// (see [`crate::builtin::warm_up`]).
+pub fn hierarchies() -> &'static [PathBuf] {
+    static HIERARCHIES: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    HIERARCHIES.get_or_init(|| {
+        let root = Path::new("/sys/fs/cgroup");
+        if version() == Some(CgroupVersion::V2) {
+            return vec![root.to_path_buf()];
+        }
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            // Comounted controllers show up twice (cpu and cpu,cpuacct): only real directories.
+            .filter(|p| !p.is_symlink() && p.join("cgroup.procs").exists())
+            .collect();
+        dirs.sort();
+        dirs
+    })
+}
+
+/// [`detect`], once per process.
+pub fn version() -> Option<CgroupVersion> {
+    static VERSION: std::sync::OnceLock<Option<CgroupVersion>> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(detect)
 }
 
 /// The v1 controllers runtimes put a container in (libcontainer's and runc's list); a
@@ -134,7 +150,7 @@ const V1_CONTROLLERS: &[&str] = &[
 /// start. Made here, on another thread while the bundle and the shim are being readied, that
 /// time is off the start's path. On v2 it is one directory, and nothing is gained.
 pub fn make_ahead(cgroups_path: &str) -> std::io::Result<()> {
-    if detect() != Some(CgroupVersion::V1) {
+    if version() != Some(CgroupVersion::V1) {
         return Ok(());
     }
     for dir in hierarchy_dirs(cgroups_path) {
@@ -163,11 +179,13 @@ pub fn remove(cgroups_path: &str) -> std::io::Result<()> {
     let Some(first) = dirs.first() else {
         return Ok(());
     };
+    // v1 freezes in the freezer hierarchy, v2 in the one tree.
+    let v2 = version() == Some(CgroupVersion::V2);
     for d in &dirs {
-        let (file, thawed) = if d.starts_with("/sys/fs/cgroup/freezer") {
-            ("freezer.state", "THAWED")
-        } else if d.join("cgroup.freeze").exists() {
+        let (file, thawed) = if v2 {
             ("cgroup.freeze", "0")
+        } else if d.starts_with("/sys/fs/cgroup/freezer") {
+            ("freezer.state", "THAWED")
         } else {
             continue;
         };
@@ -253,7 +271,7 @@ fn remove_tree(dir: &Path, deadline: std::time::Instant) -> std::io::Result<()> 
 /// the OCI spec, relative to each hierarchy). Read before the runtime removes the cgroup.
 pub fn oom_kill_count(cgroups_path: &str) -> u64 {
     let rel = cgroups_path.trim_start_matches('/');
-    let (file, key) = match detect() {
+    let (file, key) = match version() {
         Some(CgroupVersion::V2) => (
             Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
             "oom_kill",
@@ -328,7 +346,7 @@ mod tests {
 
     #[test]
     fn cgroups_are_made_ahead_in_the_controller_hierarchies_only() {
-        if detect() != Some(CgroupVersion::V1) {
+        if version() != Some(CgroupVersion::V1) {
             eprintln!("skipped: not cgroup v1");
             return;
         }
