@@ -76,6 +76,14 @@ fn sigterm_stops_cleanly_and_state_survives_a_restart() {
     d.berth(&["tag", &name, "kept:1"]).ok();
     assert_eq!(d.stop(), Some(0), "clean exit on SIGTERM");
     assert!(!d.socket().exists(), "socket removed on shutdown");
+    // The spare shim's socket (berthd makes it before the shim starts) goes with the spare.
+    let left: Vec<_> = std::fs::read_dir(d.exec_root().join("s"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "shim sockets left: {left:?}");
     d.start_again();
     let out = d
         .berth(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])

@@ -94,8 +94,19 @@ impl ContainerService {
             },
             r => r,
         };
-        let pid = match configured {
+        let configured = match configured {
+            Ok(c) => c,
+            Err(e) => return Err(self.run_failed(id, e.to_string(), cgroups).await),
+        };
+        // While the shim creates the container, the waiting attaches and then the start queue
+        // on its socket; it takes them in that order once the container is created, so the
+        // program starts without a round trip through berthd and no output is missed.
+        let shim = self.shim(id);
+        let attaches = self.request_pending(id, &shim).await;
+        let start = shim.send(&Request::Start).await;
+        let pid = match configured.created().await {
             Ok(pid) => pid,
+            // The attaches and the start go unanswered; their clients see the start fail.
             Err(e) => return Err(self.run_failed(id, e.to_string(), cgroups).await),
         };
         tracing::debug!(
@@ -103,9 +114,10 @@ impl ContainerService {
             us = t0.elapsed().as_micros() as u64,
             "shim created the container"
         );
-        let shim = self.shim(id);
-        let attaches = self.request_pending(id, &shim).await;
-        let started = shim.call(&Request::Start).await;
+        let started = match start {
+            Ok(sent) => sent.reply().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
         Self::hand_over(attaches).await;
         if let Err(e) = started {
             let _ = shim.call(&Request::Kill { signal: 9 }).await;

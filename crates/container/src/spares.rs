@@ -14,17 +14,21 @@ use crate::record::Paths;
 pub struct Spares {
     exe: PathBuf,
     run_dir: PathBuf,
+    sockets: PathBuf,
     shim: Mutex<Option<StartingShim>>,
     pub(crate) netns: SparePool,
 }
 
 impl Spares {
-    /// Spares for shims of `exe` whose state dirs are in `paths.run`, and namespaces bound in
-    /// `paths.netns` (where spares a killed berthd left are released now).
+    /// Spares for shims of `exe` whose state dirs are in `paths.run` and sockets in
+    /// `paths.sockets`, and namespaces bound in `paths.netns` (where spares a killed berthd
+    /// left are released now).
     pub fn new(exe: &std::path::Path, paths: &Paths) -> Spares {
+        shim_client::remove_spare_sockets(&paths.sockets);
         Spares {
             exe: exe.to_path_buf(),
             run_dir: paths.run.clone(),
+            sockets: paths.sockets.clone(),
             shim: Mutex::new(None),
             netns: SparePool::new(&paths.netns, 1),
         }
@@ -50,11 +54,13 @@ impl Spares {
                 set_idle_priority();
                 // Not started under the lock: a start must never wait on this thread.
                 if spares.shim.lock().unwrap().is_none() {
-                    match shim_client::start(&spares.exe, &spares.run_dir) {
+                    match shim_client::start(&spares.exe, &spares.run_dir, &spares.sockets) {
                         Ok(s) => {
                             let mut shim = spares.shim.lock().unwrap();
                             if shim.is_none() {
                                 *shim = Some(s);
+                            } else {
+                                s.discard();
                             }
                         }
                         Err(e) => tracing::warn!(error = %e, "starting a spare shim"),
@@ -77,19 +83,22 @@ impl Spares {
                 s.to_normal_priority();
                 return Ok((s, true));
             }
+            s.discard();
         }
         Ok((self.new_shim()?, false))
     }
 
     /// A shim started now.
     pub fn new_shim(&self) -> Result<StartingShim, ShimError> {
-        shim_client::start(&self.exe, &self.run_dir)
+        shim_client::start(&self.exe, &self.run_dir, &self.sockets)
     }
 
     /// Lets the spares go: the shim ends with its stdin, the namespace is unmounted. For a
     /// stopped berthd to leave nothing of its own behind.
     pub fn release(&self) {
-        drop(self.shim.lock().unwrap().take());
+        if let Some(s) = self.shim.lock().unwrap().take() {
+            s.discard();
+        }
         self.netns.drain();
     }
 }

@@ -1,7 +1,9 @@
 //! berthd's side of the shim: starting one, and its requests on the shim's socket.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -50,30 +52,79 @@ impl ShimError {
 
 /// A shim process started ahead of its container, waiting for its config on stdin: its exec
 /// and start-up are done by the time the container's bundle is ready. berthd keeps one spare
-/// between starts. Dropped unconfigured, it reads the end of its stdin and exits.
+/// between starts. Dropped unconfigured, it reads the end of its stdin and exits; its socket
+/// goes with [`StartingShim::discard`] or [`remove_spare_sockets`].
 pub struct StartingShim {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
+    /// The socket the shim listens on, which berthd made before starting it: under a spare's
+    /// name until the shim is configured, then under its container's.
+    socket: PathBuf,
 }
+
+/// How the sockets of shims not yet configured are named, in the sockets directory.
+const SPARE_SOCKET_PREFIX: &str = "spare-";
 
 /// Starts a shim for a container whose state dir will be under `run_dir` (the shim refuses any
 /// other); it waits for its config (see [`StartingShim::configure`]). `exe` is berthd's own
-/// executable. The shim's stderr goes nowhere until it has its config, then to `shim.log` in
-/// the container's state dir.
-pub fn start(exe: &Path, run_dir: &Path) -> Result<StartingShim, ShimError> {
+/// executable.
+///
+/// berthd makes the shim's listening socket, in `socket_dir`, and the shim inherits it: the
+/// socket exists before the shim has even started, so that once the shim has its config,
+/// berthd can queue requests on it (attaches, the start) while the shim creates the
+/// container, rather than waiting for it to say it has. Without a `pre_exec` hook (which
+/// would make the daemon fork itself rather than posix_spawn the shim) a child gets only the
+/// three standard descriptors, so the socket rides as the shim's stderr, which the shim moves
+/// off at once: its stderr goes nowhere until it has its config, then to `shim.log` in the
+/// container's state dir.
+pub fn start(exe: &Path, run_dir: &Path, socket_dir: &Path) -> Result<StartingShim, ShimError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::fs::create_dir_all(socket_dir)?;
+    // One berthd per exec-root, which clears spares' sockets a berthd before it left: a
+    // counter is enough to keep names apart, and keeps them short (sun_path holds 107 bytes).
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let socket = socket_dir.join(format!("{SPARE_SOCKET_PREFIX}{n}.sock"));
+    let _ = std::fs::remove_file(&socket);
+    let listener = std::os::unix::net::UnixListener::bind(&socket)?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("shim")
         .arg("--stdin")
         .arg(run_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(OwnedFd::from(listener)))
         .kill_on_drop(false);
-    // No pre_exec hook here (the shim calls setsid itself): without one the child is started
-    // with posix_spawn rather than a fork of the whole daemon.
-    let mut child = cmd.spawn()?;
+    // The shim calls setsid itself; see above for why there is no pre_exec hook.
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&socket);
+            return Err(e.into());
+        }
+    };
     let stdin = child.stdin.take().expect("piped stdin");
-    Ok(StartingShim { child, stdin })
+    Ok(StartingShim {
+        child,
+        stdin,
+        socket,
+    })
+}
+
+/// Removes the sockets of spare shims in `socket_dir` that a berthd left behind (killed before
+/// it could let its spares go); their shims ended with their stdin.
+pub fn remove_spare_sockets(socket_dir: &Path) {
+    for e in std::fs::read_dir(socket_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with(SPARE_SOCKET_PREFIX)
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 impl StartingShim {
@@ -90,28 +141,66 @@ impl StartingShim {
         }
     }
 
+    /// Lets an unconfigured shim go: it ends with its stdin; its socket is removed.
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.socket);
+    }
+
     /// Hands the shim its config (also kept as `shim.json`, for cleaning up after a shim that
-    /// died, beside `shim.pid`) and waits until it has created the container; returns the pid
-    /// of the container's first process. [`ShimError::Gone`] if the shim was gone before it
-    /// got the config: nothing of the container was started, and another shim can be tried.
-    pub async fn configure(self, cfg: &ShimConfig) -> Result<i32, ShimError> {
+    /// died, beside `shim.pid`), its socket renamed to the container's first: from then on
+    /// requests to the container's shim queue on it, to be taken in order once the container
+    /// is created. [`ShimError::Gone`] if the shim was gone before it got the config: nothing
+    /// of the container was started, and another shim can be tried.
+    pub async fn configure(self, cfg: &ShimConfig) -> Result<ConfiguredShim, ShimError> {
         let StartingShim {
             mut child,
             mut stdin,
+            socket,
         } = self;
+        let gone = |child: &mut tokio::process::Child, source| {
+            let _ = child.start_kill();
+            ShimError::Gone {
+                id: cfg.id.clone(),
+                source,
+            }
+        };
         let config = serde_json::to_vec_pretty(cfg).map_err(std::io::Error::other)?;
         std::fs::write(ShimConfig::config_file(&cfg.state_dir), &config)?;
         if let Some(pid) = child.id() {
             std::fs::write(ShimConfig::pid_file(&cfg.state_dir), pid.to_string())?;
         }
+        if let Err(source) = std::fs::rename(&socket, &cfg.socket) {
+            let _ = std::fs::remove_file(&socket);
+            return Err(gone(&mut child, source));
+        }
         if let Err(source) = stdin.write_all(&config).await {
-            let _ = child.start_kill();
-            return Err(ShimError::Gone {
-                id: cfg.id.clone(),
-                source,
-            });
+            return Err(gone(&mut child, source));
         }
         drop(stdin);
+        Ok(ConfiguredShim {
+            child,
+            id: cfg.id.clone(),
+            state_dir: cfg.state_dir.clone(),
+        })
+    }
+}
+
+/// A shim that has its config and is creating its container (see [`Self::created`]).
+pub struct ConfiguredShim {
+    child: tokio::process::Child,
+    id: String,
+    state_dir: PathBuf,
+}
+
+impl ConfiguredShim {
+    /// Waits until the shim has created the container; returns the pid of the container's
+    /// first process, or the runtime's refusal.
+    pub async fn created(self) -> Result<i32, ShimError> {
+        let ConfiguredShim {
+            mut child,
+            id,
+            state_dir,
+        } = self;
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
         // Creating a container takes milliseconds; a shim that says nothing for this long is
@@ -123,14 +212,14 @@ impl StartingShim {
             .is_err()
         {
             let _ = child.start_kill();
-            return Err(ShimError::Timeout(cfg.id.clone()));
+            return Err(ShimError::Timeout(id));
         }
         // The shim lives on after this; it is reaped here when it ends while berthd runs.
         tokio::spawn(async move {
             let _ = child.wait().await;
         });
         let reply: Reply = serde_json::from_str(line.trim()).map_err(|_| {
-            let log = std::fs::read_to_string(cfg.state_dir.join("shim.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(state_dir.join("shim.log")).unwrap_or_default();
             ShimError::Runtime(format!("shim failed to start: {}", log.trim()))
         })?;
         match reply.error {
@@ -176,16 +265,21 @@ impl Shim {
     }
 
     pub async fn call_within(&self, req: &Request, limit: Duration) -> Result<Reply, ShimError> {
-        let reply = tokio::time::timeout(limit, async {
-            let mut conn = self.connect(req).await?;
-            read_whole_reply(&mut conn).await
+        let deadline = tokio::time::Instant::now() + limit;
+        let sent = tokio::time::timeout_at(deadline, self.send(req))
+            .await
+            .map_err(|_| ShimError::Timeout(self.id.clone()))??;
+        sent.reply_until(deadline).await
+    }
+
+    /// Sends a request without waiting for its answer (see [`SentRequest::reply`]). The shim
+    /// takes connections in the order they came: requests sent one after the other are
+    /// handled in that order, even if they were sent before the shim could take any.
+    pub async fn send(&self, req: &Request) -> Result<SentRequest, ShimError> {
+        Ok(SentRequest {
+            conn: self.connect(req).await?,
+            id: self.id.clone(),
         })
-        .await
-        .map_err(|_| ShimError::Timeout(self.id.clone()))??;
-        match reply.error {
-            Some(e) => Err(ShimError::Runtime(e)),
-            None => Ok(reply),
-        }
     }
 
     /// Waits for the container's exit, however long that is; `Gone` if the shim dies
@@ -231,6 +325,30 @@ impl Shim {
             })
             .await?;
         Ok(AttachRequest { conn })
+    }
+}
+
+/// A request on its way (see [`Shim::send`]).
+pub struct SentRequest {
+    conn: UnixStream,
+    id: String,
+}
+
+impl SentRequest {
+    /// The shim's answer, within [`CALL_TIMEOUT`].
+    pub async fn reply(self) -> Result<Reply, ShimError> {
+        self.reply_until(tokio::time::Instant::now() + CALL_TIMEOUT)
+            .await
+    }
+
+    async fn reply_until(mut self, deadline: tokio::time::Instant) -> Result<Reply, ShimError> {
+        let reply = tokio::time::timeout_at(deadline, read_whole_reply(&mut self.conn))
+            .await
+            .map_err(|_| ShimError::Timeout(self.id))??;
+        match reply.error {
+            Some(e) => Err(ShimError::Runtime(e)),
+            None => Ok(reply),
+        }
     }
 }
 

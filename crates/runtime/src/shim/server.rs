@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -51,6 +51,7 @@ pub fn run_from_stdin(run_dir: &Path) -> i32 {
     // Out of berthd's session and process group, so that a signal to those (ctrl-c on a
     // berthd in a terminal) does not reach the shim.
     let _ = nix::unistd::setsid();
+    let listener = inherited_listener();
     crate::builtin::warm_up();
     // The container must not inherit a spare's idle priority: back to normal before waiting
     // for the config, or not at all.
@@ -96,7 +97,7 @@ pub fn run_from_stdin(run_dir: &Path) -> i32 {
     {
         let _ = nix::unistd::dup2(log.as_raw_fd(), 2);
     }
-    match Shim::create(cfg) {
+    match Shim::create(cfg, listener) {
         Ok(mut shim) => {
             shim.serve();
             0
@@ -106,6 +107,25 @@ pub fn run_from_stdin(run_dir: &Path) -> i32 {
             1
         }
     }
+}
+
+/// The listening socket berthd made for this shim and passed as its stderr (see
+/// `client::start`), moved to a descriptor of its own; stderr then goes nowhere until the
+/// container's `shim.log` is open. `None` when stderr is not a listening socket (a shim started
+/// some other way), and the shim makes its socket itself.
+fn inherited_listener() -> Option<UnixListener> {
+    let listening =
+        nix::sys::socket::getsockopt(&std::io::stderr(), nix::sys::socket::sockopt::AcceptConn);
+    if !matches!(listening, Ok(true)) {
+        return None;
+    }
+    let fd = nix::fcntl::fcntl(2, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)).ok()?;
+    // SAFETY: fcntl returned a new descriptor that nothing else owns.
+    let listener = UnixListener::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    if let Ok(null) = File::options().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+    }
+    Some(listener)
 }
 
 /// Tells berthd (reading our stdout) how `create` went, then lets go of stdout so that berthd
@@ -145,20 +165,27 @@ struct Shim {
 }
 
 impl Shim {
-    fn create(cfg: ShimConfig) -> Result<Shim, String> {
+    fn create(cfg: ShimConfig, listener: Option<UnixListener>) -> Result<Shim, String> {
         // The container's first process is reparented to us when the runtime's helper
         // processes exit, so that we can reap it and read its status.
         // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes a plain integer argument.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         let sigchld = install_sigchld().map_err(|e| format!("shim: {e}"))?;
         let sock = cfg.socket.clone();
-        let _ = std::fs::remove_file(&sock);
         let _ = std::fs::remove_file(ShimConfig::exit_file(&cfg.state_dir));
-        if let Some(dir) = sock.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let listener = UnixListener::bind(&sock)
-            .map_err(|e| format!("shim socket {}: {e}", sock.display()))?;
+        // berthd's socket is already at `sock` (renamed there before the config was sent),
+        // and requests may be queued on it.
+        let listener = match listener {
+            Some(l) => l,
+            None => {
+                let _ = std::fs::remove_file(&sock);
+                if let Some(dir) = sock.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                UnixListener::bind(&sock)
+                    .map_err(|e| format!("shim socket {}: {e}", sock.display()))?
+            }
+        };
         let log = LogWriter::open(&cfg.log_path)
             .map_err(|e| format!("log {}: {e}", cfg.log_path.display()))?;
         let console = cfg.console_socket.clone();
