@@ -80,8 +80,8 @@ const SPARE_SOCKET_PREFIX: &str = "spare-";
 pub fn start(exe: &Path, run_dir: &Path, socket_dir: &Path) -> Result<StartingShim, ShimError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     std::fs::create_dir_all(socket_dir)?;
-    // One berthd per exec-root, which clears spares' sockets a berthd before it left: a
-    // counter is enough to keep names apart, and keeps them short (sun_path holds 107 bytes).
+    // Only one berthd uses an exec-root, and it clears the spare sockets a berthd before it
+    // left: a counter keeps names apart, and short (sun_path holds 107 bytes).
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let socket = socket_dir.join(format!("{SPARE_SOCKET_PREFIX}{n}.sock"));
     let _ = std::fs::remove_file(&socket);
@@ -165,9 +165,19 @@ impl StartingShim {
             }
         };
         let config = serde_json::to_vec_pretty(cfg).map_err(std::io::Error::other)?;
-        std::fs::write(ShimConfig::config_file(&cfg.state_dir), &config)?;
-        if let Some(pid) = child.id() {
-            std::fs::write(ShimConfig::pid_file(&cfg.state_dir), pid.to_string())?;
+        let written =
+            std::fs::write(ShimConfig::config_file(&cfg.state_dir), &config).and_then(|_| {
+                match child.id() {
+                    Some(pid) => {
+                        std::fs::write(ShimConfig::pid_file(&cfg.state_dir), pid.to_string())
+                    }
+                    None => Ok(()),
+                }
+            });
+        if let Err(e) = written {
+            // Not the shim's fault: it is let go, with its socket.
+            let _ = std::fs::remove_file(&socket);
+            return Err(e.into());
         }
         if let Err(source) = std::fs::rename(&socket, &cfg.socket) {
             let _ = std::fs::remove_file(&socket);
