@@ -73,7 +73,7 @@ impl ContainerService {
         // a spare, one started now, whose exec and start-up overlap the bundle's preparation.
         let (starting, spare) = match self.spares.take_shim() {
             Ok(s) => s,
-            Err(e) => return Err(self.run_failed(id, e.to_string(), cgroups).await),
+            Err(e) => return Err(self.start_failed(id, e.to_string(), cgroups).await),
         };
         let prepared = self.prepare_bundle(&c, &dir, &state_dir);
         tracing::debug!(
@@ -84,7 +84,7 @@ impl ContainerService {
         );
         let cfg = match prepared {
             Ok(cfg) => cfg,
-            Err(e) => return Err(self.run_failed(id, e, cgroups).await),
+            Err(e) => return Err(self.start_failed(id, e, cgroups).await),
         };
         let configured = match starting.configure(&cfg).await {
             // A spare that died before it got its config started nothing: a new shim does.
@@ -96,7 +96,7 @@ impl ContainerService {
         };
         let configured = match configured {
             Ok(c) => c,
-            Err(e) => return Err(self.run_failed(id, e.to_string(), cgroups).await),
+            Err(e) => return Err(self.start_failed(id, e.to_string(), cgroups).await),
         };
         // While the shim creates the container, the waiting attaches and then the start queue
         // on its socket; it takes them in that order once the container is created, so the
@@ -107,7 +107,7 @@ impl ContainerService {
         let pid = match configured.created().await {
             Ok(pid) => pid,
             // The attaches and the start go unanswered; their clients see the start fail.
-            Err(e) => return Err(self.run_failed(id, e.to_string(), cgroups).await),
+            Err(e) => return Err(self.start_failed(id, e.to_string(), cgroups).await),
         };
         tracing::debug!(
             id,
@@ -122,7 +122,7 @@ impl ContainerService {
         if let Err(e) = started {
             let _ = shim.call(&Request::Kill { signal: 9 }).await;
             let _ = shim.wait().await;
-            return Err(self.run_failed(id, e.to_string(), cgroups).await);
+            return Err(self.start_failed(id, e.to_string(), cgroups).await);
         }
         let Some(c) = self.update(id, |c| {
             c.state.set_running(pid, Utc::now());
@@ -140,17 +140,11 @@ impl ContainerService {
         Ok(())
     }
 
-    /// [`Self::start_failed`] for a start that got as far as making the container's cgroups
-    /// ahead: they go too, once made (the runtime removes what it made, but a start can fail
-    /// before the runtime ran at all).
-    async fn run_failed(&self, id: &str, msg: String, cgroups: CgroupsAhead) -> ContainerError {
-        cgroups.remove().await;
-        self.start_failed(id, msg)
-    }
-
     /// Records a start that failed as Docker does (exit code 127/126/128 and the message) and
-    /// words the error as dockerd's.
-    fn start_failed(&self, id: &str, msg: String) -> ContainerError {
+    /// words the error as dockerd's. The cgroups made ahead go too, once made: the runtime
+    /// removes what it made, but a start can fail before the runtime ran at all.
+    async fn start_failed(&self, id: &str, msg: String, cgroups: CgroupsAhead) -> ContainerError {
+        cgroups.remove().await;
         let code = if msg.contains("executable file not found")
             || msg.contains("no such file or directory")
         {

@@ -153,15 +153,14 @@ pub fn make_ahead(cgroups_path: &str) -> std::io::Result<()> {
     if version() != Some(CgroupVersion::V1) {
         return Ok(());
     }
-    for dir in hierarchy_dirs(cgroups_path) {
-        let controllers = dir
-            .strip_prefix("/sys/fs/cgroup")
-            .ok()
-            .and_then(|rel| rel.components().next())
-            .and_then(|hierarchy| hierarchy.as_os_str().to_str())
+    let rel = cgroups_path.trim_start_matches('/');
+    for hierarchy in hierarchies() {
+        let controllers = hierarchy
+            .file_name()
+            .and_then(|n| n.to_str())
             .unwrap_or_default();
         if controllers.split(',').any(|c| V1_CONTROLLERS.contains(&c)) {
-            std::fs::create_dir_all(&dir)?;
+            std::fs::create_dir_all(hierarchy.join(rel))?;
         }
     }
     Ok(())
