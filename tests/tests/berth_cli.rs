@@ -11,7 +11,7 @@ fn normalize(s: &str) -> String {
         (r"[0-9a-f]{12,64}", "<ID>"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "<TIME>"),
         (
-            r"(Less than a second|About a minute|About an hour|\d+ (seconds|minutes|hours))",
+            r"(Less than a second|About a minute|About an hour|\d+ (seconds?|minutes|hours))",
             "<AGO>",
         ),
         (r"\d+(\.\d+)?[kMG]?B", "<SIZE>"),

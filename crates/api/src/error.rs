@@ -90,9 +90,9 @@ impl From<RegistryError> for ApiError {
 impl From<ContainerError> for ApiError {
     fn from(e: ContainerError) -> Self {
         let status = match &e {
-            ContainerError::Lookup(LookupError::NotFound(_)) | ContainerError::NoSuchImage(_) => {
-                StatusCode::NOT_FOUND
-            }
+            ContainerError::Lookup(LookupError::NotFound(_))
+            | ContainerError::NoSuchImage(_)
+            | ContainerError::NotFound(_) => StatusCode::NOT_FOUND,
             ContainerError::Lookup(LookupError::Ambiguous(_)) => StatusCode::BAD_REQUEST,
             ContainerError::Conflict(_) => StatusCode::CONFLICT,
             ContainerError::NotModified => StatusCode::NOT_MODIFIED,

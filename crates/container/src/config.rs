@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::error::ContainerError;
 use crate::state::RestartPolicy;
 
 /// The body of `POST /containers/create`.
@@ -16,6 +17,20 @@ pub struct CreateBody {
     pub config: Config,
     pub host_config: HostConfig,
     pub networking_config: Option<Value>,
+}
+
+impl CreateBody {
+    /// Reads a create request's JSON: members sent as `null` count as absent (Go clients send
+    /// nil maps and slices), and a body that sets anything berth does not do is refused,
+    /// naming the field (see [`crate::unsupported`]).
+    pub fn from_json(bytes: &[u8]) -> Result<CreateBody, ContainerError> {
+        let mut raw: Value = serde_json::from_slice(bytes)
+            .map_err(|e| ContainerError::Invalid(format!("invalid JSON: {e}")))?;
+        crate::unsupported::strip_nulls(&mut raw);
+        crate::unsupported::check_create(&raw).map_err(|e| ContainerError::Invalid(e.0))?;
+        serde_json::from_value(raw)
+            .map_err(|e| ContainerError::Invalid(format!("invalid JSON: {e}")))
+    }
 }
 
 /// `Config`: what the container runs and how. `None` and empty differ where Docker's do

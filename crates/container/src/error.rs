@@ -8,6 +8,9 @@ pub enum ContainerError {
     Lookup(#[from] LookupError),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// 404 in the daemon's own words.
+    #[error("{0}")]
+    NotFound(String),
     /// 409: the request clashes with the container's state or another container.
     #[error("{0}")]
     Conflict(String),

@@ -16,6 +16,7 @@ pub mod service;
 pub mod signal;
 mod spares;
 pub mod state;
+pub mod unsupported;
 
 pub use config::{Config, CreateBody, HostConfig};
 pub use error::ContainerError;

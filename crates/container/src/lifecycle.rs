@@ -103,6 +103,21 @@ impl ContainerService {
         // program starts without a round trip through berthd and no output is missed.
         let shim = self.shim(id);
         let attaches = self.request_pending(id, &shim).await;
+        // A TTY gets the client's size (`ConsoleSize`) before its program starts, so that the
+        // program's first look at its terminal sees it.
+        let [height, width] = c.host_config.console_size;
+        let resize = if c.config.tty && height > 0 && width > 0 {
+            let (height, width) = (height.min(u16::MAX as u32), width.min(u16::MAX as u32));
+            Some(
+                shim.send(&Request::Resize {
+                    height: height as u16,
+                    width: width as u16,
+                })
+                .await,
+            )
+        } else {
+            None
+        };
         let start = shim.send(&Request::Start).await;
         let pid = match configured.created().await {
             Ok(pid) => pid,
@@ -114,6 +129,11 @@ impl ContainerService {
             us = t0.elapsed().as_micros() as u64,
             "shim created the container"
         );
+        if let Some(Ok(sent)) = resize {
+            if let Err(e) = sent.reply().await {
+                tracing::debug!(id, error = %e, "setting the console size");
+            }
+        }
         let started = match start {
             Ok(sent) => sent.reply().await.map(|_| ()),
             Err(e) => Err(e),

@@ -182,6 +182,7 @@ impl ContainerService {
     pub fn create(
         self: &Arc<Self>,
         name: Option<&str>,
+        platform: Option<&berth_image::manifest::Platform>,
         mut body: CreateBody,
     ) -> Result<(String, Vec<String>), ContainerError> {
         crate::lifecycle::prime_cgroup_migration();
@@ -202,6 +203,20 @@ impl ContainerService {
             .images
             .config(&image_id)
             .map_err(|_| ContainerError::NoSuchImage(image_name.clone()))?;
+        if let Some(wanted) = platform {
+            let actual = berth_image::manifest::Platform {
+                architecture: image_cfg.architecture.clone(),
+                os: image_cfg.os.clone(),
+                variant: image_cfg.variant.clone(),
+                os_version: None,
+            };
+            if !wanted.matches(&actual) {
+                return Err(ContainerError::NotFound(format!(
+                    "image with reference {image_name} was found but does not match the specified platform: wanted {}, actual: {}",
+                    wanted, actual
+                )));
+            }
+        }
         let hc = &body.host_config;
         let runtime = if hc.runtime.is_empty() {
             self.runtimes.default.clone()
@@ -274,6 +289,9 @@ impl ContainerService {
         }
         if body.host_config.network_mode.is_empty() {
             body.host_config.network_mode = "bridge".into();
+        }
+        if body.host_config.log_config.kind.is_empty() {
+            body.host_config.log_config.kind = "json-file".into();
         }
         if body.host_config.shm_size == 0 {
             body.host_config.shm_size = 64 * 1024 * 1024;

@@ -367,7 +367,7 @@ pub fn human_duration(d: Duration) -> String {
 
 /// `HostConfig.RestartPolicy`. An empty name is Docker's pre-25.0 default and means "no".
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct RestartPolicy {
     pub name: String,
     pub maximum_retry_count: i64,

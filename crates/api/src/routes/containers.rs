@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_container::state::{format_timestamp, status_text, ContainerStatus};
 use berth_container::{Container, ContainerError, CreateBody};
+use berth_image::manifest::Platform;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,6 +19,7 @@ use crate::SharedState;
 #[derive(Deserialize)]
 pub struct CreateQuery {
     name: Option<String>,
+    platform: Option<String>,
 }
 
 pub async fn create(
@@ -25,9 +27,14 @@ pub async fn create(
     Query(q): Query<CreateQuery>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let body: CreateBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    let (id, warnings) = st.containers.create(q.name.as_deref(), body)?;
+    let body = CreateBody::from_json(&body)?;
+    let platform = match q.platform.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => Some(Platform::parse(p).map_err(|e| ApiError::bad_request(e.to_string()))?),
+        None => None,
+    };
+    let (id, warnings) = st
+        .containers
+        .create(q.name.as_deref(), platform.as_ref(), body)?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "Id": id, "Warnings": warnings })),

@@ -53,20 +53,20 @@ pub async fn version(State(s): State<SharedState>) -> Json<Value> {
             "Name": "Engine",
             "Version": v,
             "Details": {
-                "ApiVersion": API_VERSION, "Arch": arch(), "BuildTime": "", "Experimental": "false",
-                "GitCommit": "", "GoVersion": "rust", "KernelVersion": s.host.kernel_version,
+                "ApiVersion": API_VERSION, "Arch": arch(), "BuildTime": env!("BERTH_BUILD_TIME"), "Experimental": "false",
+                "GitCommit": env!("BERTH_GIT_COMMIT"), "GoVersion": "rust", "KernelVersion": s.host.kernel_version,
                 "MinAPIVersion": MIN_API_VERSION, "Os": "linux"
             }
         }],
         "Version": v,
         "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION,
-        "GitCommit": "",
+        "GitCommit": env!("BERTH_GIT_COMMIT"),
         "GoVersion": "rust",
         "Os": "linux",
         "Arch": arch(),
         "KernelVersion": s.host.kernel_version,
-        "BuildTime": ""
+        "BuildTime": env!("BERTH_BUILD_TIME")
     }))
 }
 

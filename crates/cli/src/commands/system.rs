@@ -43,10 +43,18 @@ fn arch() -> &'static str {
     }
 }
 
+/// A build time as the docker CLI prints it ("Tue May 30 18:33:19 2023"); as given if it is
+/// not RFC 3339.
+fn built(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
 pub async fn version(host: &str, args: &VersionArgs) -> anyhow::Result<u8> {
     let client_info = json!({
         "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": CLIENT_API_VERSION, "GoVersion": "rust",
-        "GitCommit": "", "BuildTime": "", "Os": "linux", "Arch": arch(), "Context": "default"
+        "GitCommit": env!("BERTH_GIT_COMMIT"), "BuildTime": built(env!("BERTH_BUILD_TIME")), "Os": "linux", "Arch": arch(), "Context": "default"
     });
     let server = match Client::connect(host).await {
         Ok(c) => c.get_json("/version").await.map_err(anyhow::Error::from),
@@ -64,8 +72,8 @@ pub async fn version(host: &str, args: &VersionArgs) -> anyhow::Result<u8> {
     );
     println!(" API version:       {CLIENT_API_VERSION}");
     println!(" Go version:        rust");
-    println!(" Git commit:        ");
-    println!(" Built:             ");
+    println!(" Git commit:        {}", env!("BERTH_GIT_COMMIT"));
+    println!(" Built:             {}", built(env!("BERTH_BUILD_TIME")));
     println!(" OS/Arch:           linux/{}", arch());
     println!(" Context:           default");
     let s = server?;
@@ -86,7 +94,7 @@ pub async fn version(host: &str, args: &VersionArgs) -> anyhow::Result<u8> {
     );
     println!("  Go version:       {}", s_str("GoVersion"));
     println!("  Git commit:       {}", s_str("GitCommit"));
-    println!("  Built:            {}", s_str("BuildTime"));
+    println!("  Built:            {}", built(&s_str("BuildTime")));
     println!("  OS/Arch:          {}/{}", s_str("Os"), s_str("Arch"));
     println!("  Experimental:     false");
     Ok(0)

@@ -1,0 +1,5 @@
+include!("../../scripts/build-version.rs");
+
+fn main() {
+    emit_version();
+}
