@@ -64,12 +64,8 @@ impl ContainerService {
                 .map_err(|e| e.to_string());
             let _ = tx.send(r);
         } else {
-            self.pending_attach
-                .lock()
-                .unwrap()
-                .entry(c.id.clone())
-                .or_default()
-                .push(Pending { streams, tx });
+            // A container removed meanwhile drops the sender: the attach ends.
+            self.with_entry(&c.id, |e| e.pending_attach.push(Pending { streams, tx }));
         }
         Ok(AttachWait { rx })
     }
@@ -79,10 +75,7 @@ impl ContainerService {
     /// instead of two: the shim handles the attaches first, as they came first).
     pub(crate) async fn request_pending(&self, id: &str, shim: &Shim) -> Vec<RequestedAttach> {
         let pending = self
-            .pending_attach
-            .lock()
-            .unwrap()
-            .remove(id)
+            .with_entry(id, |e| std::mem::take(&mut e.pending_attach))
             .unwrap_or_default();
         let mut requested = Vec::with_capacity(pending.len());
         for p in pending {
@@ -106,6 +99,6 @@ impl ContainerService {
 
     /// Ends attaches that wait for a start that failed or a container that is gone.
     pub(crate) fn fail_pending_attach(&self, id: &str) {
-        self.pending_attach.lock().unwrap().remove(id);
+        self.with_entry(id, |e| e.pending_attach.clear());
     }
 }

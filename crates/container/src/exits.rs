@@ -121,13 +121,9 @@ impl ContainerService {
             return;
         }
         if c.state.restarting {
-            let delay = self
-                .restart_backoff
-                .lock()
-                .unwrap()
-                .entry(id.to_string())
-                .or_default()
-                .next_delay(ran_for);
+            let Some(delay) = self.with_entry(id, |e| e.backoff.next_delay(ran_for)) else {
+                return;
+            };
             let svc = self.clone();
             let id = id.to_string();
             tokio::spawn(async move {

@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod config;
 mod control;
+mod entry;
 pub mod error;
 pub mod events;
 mod exits;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod unsupported;
 
 pub use config::{Config, CreateBody, HostConfig};
+pub use entry::Progress;
 pub use error::ContainerError;
 pub use record::{Container, Paths};
 pub use service::{ContainerService, Runtimes};

@@ -53,7 +53,7 @@ impl ContainerService {
             }
             _ => {}
         }
-        self.restart_backoff.lock().unwrap().remove(&id);
+        self.with_entry(&id, |e| e.backoff = Default::default());
         if c.manually_stopped {
             self.update(&id, |c| c.manually_stopped = false);
         }

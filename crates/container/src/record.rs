@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, HostConfig};
+use crate::entry::Entry;
 use crate::state::ContainerState;
 
 /// Everything berthd keeps about a container between runs.
@@ -120,10 +121,11 @@ impl Paths {
 
 const RECORD: &str = "config.v2.json";
 
-/// The records of every container, in memory and on disk.
+/// Every container berthd knows: its entry in memory (the record and what lives beside it
+/// while berthd runs, see [`Entry`]) and its record on disk.
 #[derive(Default)]
 pub struct Records {
-    by_id: BTreeMap<String, Container>,
+    by_id: BTreeMap<String, Entry>,
 }
 
 impl Records {
@@ -138,7 +140,7 @@ impl Records {
                 .and_then(|b| serde_json::from_slice::<Container>(&b).ok());
             match rec {
                 Some(c) => {
-                    by_id.insert(c.id.clone(), c);
+                    by_id.insert(c.id.clone(), Entry::new(c));
                 }
                 None => {
                     tracing::warn!(dir = %e.path().display(), "removing container directory without a record");
@@ -156,7 +158,7 @@ impl Records {
     pub fn save(&mut self, paths: &Paths, c: &Container) -> io::Result<()> {
         let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
         berth_image::atomic_write(&paths.dir(&c.id).join(RECORD), &bytes)?;
-        self.by_id.insert(c.id.clone(), c.clone());
+        self.set_unsaved(c);
         Ok(())
     }
 
@@ -176,7 +178,7 @@ impl Records {
         if durable {
             sync_new(paths, &c.id)?;
         }
-        self.by_id.insert(c.id.clone(), c.clone());
+        self.by_id.insert(c.id.clone(), Entry::new(c.clone()));
         Ok(())
     }
 
@@ -188,39 +190,52 @@ impl Records {
         let path = paths.dir(&c.id).join(RECORD);
         let tmp = paths.dir(&c.id).join(format!(".{RECORD}.tmp"));
         std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &path))?;
-        self.by_id.insert(c.id.clone(), c.clone());
+        self.set_unsaved(c);
         Ok(())
     }
 
     /// Changes a record in memory only: for a state that lasts no longer than the removal
     /// right behind it (see [`ContainerService::update_unsaved`](crate::service::ContainerService)).
     pub fn set_unsaved(&mut self, c: &Container) {
-        self.by_id.insert(c.id.clone(), c.clone());
+        match self.by_id.get_mut(&c.id) {
+            Some(e) => e.record = c.clone(),
+            None => {
+                self.by_id.insert(c.id.clone(), Entry::new(c.clone()));
+            }
+        }
     }
 
     /// Forgets a container: its record file goes at once, so that whatever is left of its
     /// directory is no container's (and is cleared at the next load if a crash interrupts its
     /// removal).
-    pub fn remove(&mut self, paths: &Paths, id: &str) -> Option<Container> {
+    pub(crate) fn remove(&mut self, paths: &Paths, id: &str) -> Option<Entry> {
         let _ = std::fs::remove_file(paths.dir(id).join(RECORD));
         self.by_id.remove(id)
     }
 
     pub fn get(&self, id: &str) -> Option<&Container> {
+        self.by_id.get(id).map(|e| &e.record)
+    }
+
+    pub(crate) fn entry(&self, id: &str) -> Option<&Entry> {
         self.by_id.get(id)
     }
 
+    pub(crate) fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.by_id.get_mut(id)
+    }
+
     pub fn all(&self) -> impl Iterator<Item = &Container> {
-        self.by_id.values()
+        self.by_id.values().map(|e| &e.record)
     }
 
     /// Docker's order: full ID, then exact name, then a unique ID prefix.
     pub fn find(&self, key: &str) -> Result<&Container, LookupError> {
-        if let Some(c) = self.by_id.get(key) {
+        if let Some(c) = self.get(key) {
             return Ok(c);
         }
         let name = format!("/{}", key.trim_start_matches('/'));
-        if let Some(c) = self.by_id.values().find(|c| c.name == name) {
+        if let Some(c) = self.by_name(&name) {
             return Ok(c);
         }
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -231,7 +246,7 @@ impl Records {
             .range(key.to_string()..)
             .take_while(|(id, _)| id.starts_with(key));
         match (hits.next(), hits.next()) {
-            (Some((_, c)), None) => Ok(c),
+            (Some((_, e)), None) => Ok(&e.record),
             (Some(_), Some(_)) => Err(LookupError::Ambiguous(key.to_string())),
             (None, _) => Err(LookupError::NotFound(key.to_string())),
         }
@@ -239,7 +254,7 @@ impl Records {
 
     /// The container holding `name` ("/x"), if any.
     pub fn by_name(&self, name: &str) -> Option<&Container> {
-        self.by_id.values().find(|c| c.name == name)
+        self.all().find(|c| c.name == name)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The container service: creates, finds, renames and removes containers, and keeps the
 //! signals that `wait` and `stop` listen to. Running them is in `lifecycle`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +11,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use crate::config::CreateBody;
+use crate::entry::Progress;
 use crate::error::ContainerError;
 use crate::events::{Event, EventLog};
 use crate::names;
@@ -31,15 +32,6 @@ pub struct Runtimes {
     pub known: BTreeMap<String, RuntimeConfig>,
 }
 
-/// What `wait` and `stop` watch: how many times the container exited, how, and whether it is gone.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    pub exits: u64,
-    pub exit_code: i32,
-    pub error: Option<String>,
-    pub removed: bool,
-}
-
 pub struct ContainerService {
     pub(crate) paths: Paths,
     pub(crate) images: Arc<ImageStore>,
@@ -47,11 +39,6 @@ pub struct ContainerService {
     pub(crate) runtimes: Runtimes,
     /// berthd's own executable: shims are its hidden `shim` subcommand.
     pub(crate) exe: PathBuf,
-    progress: Mutex<HashMap<String, watch::Sender<Progress>>>,
-    /// One lifecycle operation at a time per container (start, stop, remove, restart).
-    op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    pub(crate) pending_attach: Mutex<HashMap<String, Vec<crate::attach::Pending>>>,
-    pub(crate) restart_backoff: Mutex<HashMap<String, crate::state::Backoff>>,
     /// What the next start takes ready-made: a shim and a network namespace.
     pub(crate) spares: Arc<Spares>,
     events: Arc<EventLog>,
@@ -77,10 +64,6 @@ impl ContainerService {
             records: Mutex::new(records),
             runtimes,
             exe,
-            progress: Mutex::new(HashMap::new()),
-            op_locks: Mutex::new(HashMap::new()),
-            pending_attach: Mutex::new(HashMap::new()),
-            restart_backoff: Mutex::new(HashMap::new()),
             events,
         }))
     }
@@ -151,30 +134,44 @@ impl ContainerService {
         Some(c)
     }
 
+    /// The lock that puts the container's lifecycle operations one after another; a
+    /// container that is gone gets one of its own, which guards nothing.
     pub(crate) fn op_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.op_locks
-            .lock()
-            .unwrap()
-            .entry(id.to_string())
-            .or_default()
-            .clone()
+        let recs = self.records.lock().unwrap();
+        recs.entry(id)
+            .map(|e| e.op_lock.clone())
+            .unwrap_or_default()
     }
 
+    /// What `wait` and `stop` watch. A container that is gone reads as removed.
     pub fn progress(&self, id: &str) -> watch::Receiver<Progress> {
-        self.progress
-            .lock()
-            .unwrap()
-            .entry(id.to_string())
-            .or_insert_with(|| watch::channel(Progress::default()).0)
-            .subscribe()
+        let recs = self.records.lock().unwrap();
+        match recs.entry(id) {
+            Some(e) => e.progress.subscribe(),
+            None => {
+                watch::channel(Progress {
+                    removed: true,
+                    ..Default::default()
+                })
+                .1
+            }
+        }
     }
 
     pub(crate) fn signal_progress(&self, id: &str, f: impl FnOnce(&mut Progress)) {
-        let mut map = self.progress.lock().unwrap();
-        let tx = map
-            .entry(id.to_string())
-            .or_insert_with(|| watch::channel(Progress::default()).0);
-        tx.send_modify(f);
+        let recs = self.records.lock().unwrap();
+        if let Some(e) = recs.entry(id) {
+            e.progress.send_modify(f);
+        }
+    }
+
+    /// Changes the runtime-only part of a container's entry (see [`crate::entry::Entry`]).
+    pub(crate) fn with_entry<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut crate::entry::Entry) -> T,
+    ) -> Option<T> {
+        self.records.lock().unwrap().entry_mut(id).map(f)
     }
 
     /// `POST /containers/create`: checks everything that can be checked before a start, merges
@@ -461,7 +458,7 @@ impl ContainerService {
         let Some(c) = self.update_unsaved(id, |c| c.state.set_removing()) else {
             return;
         };
-        self.records.lock().unwrap().remove(&self.paths, id);
+        let removed = self.records.lock().unwrap().remove(&self.paths, id);
         let dir = self.paths.dir(id);
         let detached = rootfs::detach_rootfs(&dir);
         self.clear_run_state(id);
@@ -484,12 +481,12 @@ impl ContainerService {
             Ok(rt) => drop(rt.spawn_blocking(remove_files)),
             Err(_) => remove_files(),
         }
-        self.op_locks.lock().unwrap().remove(id);
-        self.restart_backoff.lock().unwrap().remove(id);
-        self.fail_pending_attach(id);
         self.emit(&c, "destroy", &[]);
-        self.signal_progress(id, |p| p.removed = true);
-        self.progress.lock().unwrap().remove(id);
+        // Its entry goes with the record: the waiting attaches fail, and the watchers see
+        // it removed.
+        if let Some(gone) = removed {
+            gone.progress.send_modify(|p| p.removed = true);
+        }
     }
 }
 
