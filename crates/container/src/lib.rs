@@ -2,14 +2,14 @@
 //! pause, restart policies, exits), attach, and events.
 
 pub mod attach;
+mod bundle;
 pub mod config;
-mod control;
 mod entry;
 pub mod error;
 pub mod events;
 mod exits;
-mod lifecycle;
 pub mod names;
+mod ops;
 pub mod process;
 pub mod record;
 pub mod rootfs;

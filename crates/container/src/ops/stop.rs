@@ -1,4 +1,4 @@
-//! The verbs on a running container: stop, kill, pause and unpause, restart, resize.
+//! `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +41,7 @@ impl ContainerService {
         })
     }
 
-    async fn stop_locked(
+    pub(super) async fn stop_locked(
         self: &Arc<Self>,
         id: &str,
         timeout: Option<i64>,
@@ -122,122 +122,5 @@ impl ContainerService {
             }
             Some(d) => Ok(tokio::time::timeout(d, exited).await.is_ok()),
         }
-    }
-
-    /// `POST /containers/{id}/kill`.
-    pub async fn kill(
-        self: &Arc<Self>,
-        key: &str,
-        signal: Option<&str>,
-    ) -> Result<(), ContainerError> {
-        let c = self.get(key)?;
-        let name = signal.unwrap_or("SIGKILL");
-        let sig = parse_signal(name)
-            .ok_or_else(|| ContainerError::Invalid(format!("Invalid signal: {name}")))?;
-        if !c.state.running || c.state.restarting {
-            return Err(ContainerError::Conflict(format!(
-                "Cannot kill container: {}: Container {} is not running",
-                c.bare_name(),
-                c.id
-            )));
-        }
-        if sig == 9 || sig == 15 || sig == 2 {
-            self.update(&c.id, |c| c.manually_stopped = true);
-        }
-        self.emit(&c, "kill", &[("signal", sig.to_string())]);
-        self.shim(&c.id)
-            .call(&Request::Kill { signal: sig })
-            .await
-            .map_err(|e| {
-                if e.is_gone() {
-                    // It ended between the check above and the signal.
-                    ContainerError::Conflict(format!(
-                        "Cannot kill container: {}: Container {} is not running",
-                        c.bare_name(),
-                        c.id
-                    ))
-                } else {
-                    ContainerError::Start(e.to_string())
-                }
-            })?;
-        Ok(())
-    }
-
-    /// `POST /containers/{id}/pause` and `/unpause`.
-    pub async fn set_paused(
-        self: &Arc<Self>,
-        key: &str,
-        pause: bool,
-    ) -> Result<(), ContainerError> {
-        let c = self.get(key)?;
-        if !c.state.running || c.state.restarting {
-            return Err(ContainerError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
-        }
-        if pause && c.state.paused {
-            return Err(ContainerError::Conflict(format!(
-                "Container {} is already paused",
-                c.id
-            )));
-        }
-        if !pause && !c.state.paused {
-            return Err(ContainerError::Conflict(format!(
-                "Container {} is not paused",
-                c.id
-            )));
-        }
-        let req = if pause {
-            Request::Pause
-        } else {
-            Request::Resume
-        };
-        self.shim(&c.id)
-            .call(&req)
-            .await
-            .map_err(|e| ContainerError::Start(e.to_string()))?;
-        if let Some(c) = self.update(&c.id, |c| c.state.set_paused(pause)) {
-            self.emit(&c, if pause { "pause" } else { "unpause" }, &[]);
-        }
-        Ok(())
-    }
-
-    /// `POST /containers/{id}/restart`.
-    pub async fn restart(
-        self: &Arc<Self>,
-        key: &str,
-        timeout: Option<i64>,
-        signal: Option<&str>,
-    ) -> Result<(), ContainerError> {
-        let id = self.get(key)?.id;
-        let lock = self.op_lock(&id);
-        let _g = lock.lock().await;
-        match self.stop_locked(&id, timeout, signal).await {
-            Ok(()) | Err(ContainerError::NotModified) => {}
-            Err(e) => return Err(e),
-        }
-        self.update(&id, |c| c.manually_stopped = false);
-        self.run(&id).await?;
-        if let Ok(c) = self.get(&id) {
-            self.emit(&c, "restart", &[]);
-        }
-        Ok(())
-    }
-
-    /// `POST /containers/{id}/resize`.
-    pub async fn resize(&self, key: &str, height: u16, width: u16) -> Result<(), ContainerError> {
-        let c = self.get(key)?;
-        if !c.state.running {
-            return Err(ContainerError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
-        }
-        self.shim(&c.id)
-            .call(&Request::Resize { height, width })
-            .await
-            .map_err(|e| ContainerError::Start(e.to_string()))?;
-        Ok(())
     }
 }

@@ -1,0 +1,213 @@
+//! What a start writes before the shim takes over: the rootfs mount, the /etc files, the
+//! network namespace, the OCI spec and the shim's config.
+
+use std::path::PathBuf;
+
+use berth_image::Digest;
+use berth_runtime::runtime::RuntimeConfig;
+use berth_runtime::shim::client::Shim;
+use berth_runtime::shim::ShimConfig;
+use berth_runtime::spec::{self, NamespaceMode, Resources, SpecOptions};
+
+use crate::error::ContainerError;
+use crate::process;
+use crate::record::Container;
+use crate::rootfs;
+use crate::service::ContainerService;
+
+impl ContainerService {
+    pub(crate) fn shim(&self, id: &str) -> Shim {
+        Shim::new(id, &self.paths.shim_socket(id))
+    }
+
+    fn runtime_config(&self, c: &Container) -> Result<RuntimeConfig, ContainerError> {
+        self.runtimes.known.get(&c.runtime).cloned().ok_or_else(|| {
+            ContainerError::Invalid(format!("unknown or invalid runtime name: {}", c.runtime))
+        })
+    }
+
+    /// Mounts the rootfs and writes everything the shim needs; returns the shim's config.
+    pub(crate) fn prepare_bundle(
+        &self,
+        c: &Container,
+        dir: &std::path::Path,
+        state_dir: &std::path::Path,
+    ) -> Result<ShimConfig, String> {
+        let image_id = Digest::parse(&c.image).map_err(|_| format!("bad image id {}", c.image))?;
+        let rec = self
+            .images
+            .get(&image_id)
+            .ok_or_else(|| format!("No such image: {}", c.config.image))?;
+        let lower: Vec<PathBuf> = rec
+            .layers
+            .iter()
+            .rev()
+            .map(|l| self.images.layers.diff_dir(&l.chain_id))
+            .collect();
+        rootfs::prepare_dirs(dir).map_err(|e| e.to_string())?;
+        let root = rootfs::mount_rootfs(&lower, dir, c.host_config.auto_remove)
+            .map_err(|e| e.to_string())?;
+        let user = process::resolve_user(&root, &c.config.user).map_err(|e| e.to_string())?;
+        let hostname = c.config.hostname.clone();
+        let env = process::process_env(
+            c.config.env.as_deref().unwrap_or_default(),
+            &hostname,
+            &user.home,
+            c.config.tty,
+        );
+        let hc = &c.host_config;
+        let host_files = self
+            .write_etc_files(c)
+            .map_err(|e| format!("writing /etc files: {e}"))?;
+        let network = match hc.network_mode.as_str() {
+            "host" => NamespaceMode::Host,
+            m if m.starts_with("container:") => {
+                let other = self
+                    .get(&m["container:".len()..])
+                    .map_err(|e| e.to_string())?;
+                if !other.state.running {
+                    return Err(format!(
+                        "cannot join network of a non running container: {}",
+                        other.id
+                    ));
+                }
+                let held = self.paths.netns_path(&other.id);
+                if held.exists() {
+                    NamespaceMode::Path(held)
+                } else {
+                    NamespaceMode::Path(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)))
+                }
+            }
+            _ => {
+                // Made here rather than by the runtime so that loopback is up whichever runtime
+                // runs the container, and so that berthd owns it for the bridge to come.
+                let ns = self.paths.netns_path(&c.id);
+                let _ = berth_network::netns::remove(&ns);
+                self.spares.netns.take(&ns).map_err(|e| e.to_string())?;
+                NamespaceMode::Path(ns)
+            }
+        };
+        let security = hc.security_opt.clone().unwrap_or_default();
+        let cwd = if c.config.working_dir.is_empty() {
+            "/".to_string()
+        } else {
+            c.config.working_dir.clone()
+        };
+        let mut gids = user.additional_gids.clone();
+        for g in hc.group_add.iter().flatten() {
+            gids.push(g.parse().map_err(|_| format!("unable to find group {g}"))?);
+        }
+        let opts = SpecOptions {
+            rootfs: root,
+            readonly_rootfs: hc.readonly_rootfs,
+            args: std::iter::once(c.path.clone())
+                .chain(c.args.iter().cloned())
+                .collect(),
+            env,
+            cwd,
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: gids,
+            terminal: c.config.tty,
+            hostname,
+            network: network.clone(),
+            ipc: if hc.ipc_mode == "host" {
+                NamespaceMode::Host
+            } else {
+                NamespaceMode::New
+            },
+            pid: if hc.pid_mode == "host" {
+                NamespaceMode::Host
+            } else {
+                NamespaceMode::New
+            },
+            uts_host: hc.uts_mode == "host" || matches!(network, NamespaceMode::Host),
+            etc_files: host_files,
+            shm_size: hc.shm_size as u64,
+            privileged: hc.privileged,
+            cap_add: hc.cap_add.clone().unwrap_or_default(),
+            cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+            resources: Resources {
+                memory: (hc.memory > 0).then_some(hc.memory),
+                memory_swap: (hc.memory_swap != 0).then_some(hc.memory_swap),
+                cpu_shares: (hc.cpu_shares > 0).then_some(hc.cpu_shares as u64),
+                nano_cpus: (hc.nano_cpus > 0).then_some(hc.nano_cpus),
+                cpuset_cpus: (!hc.cpuset_cpus.is_empty()).then(|| hc.cpuset_cpus.clone()),
+                pids_limit: hc.pids_limit.filter(|p| *p != 0),
+            },
+            cgroups_path: self.paths.cgroups_path(&c.id, &hc.cgroup_parent),
+            seccomp_unconfined: security
+                .iter()
+                .any(|s| s == "seccomp=unconfined" || s == "seccomp:unconfined"),
+            no_new_privileges: security
+                .iter()
+                .any(|s| s.starts_with("no-new-privileges") && !s.ends_with("false")),
+            rlimits_nofile: None,
+            mounts: Vec::new(),
+        };
+        let spec = spec::build_spec(&opts).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(state_dir).map_err(|e| e.to_string())?;
+        spec::write_spec(&spec, state_dir).map_err(|e| e.to_string())?;
+        Ok(ShimConfig {
+            id: c.id.clone(),
+            bundle: state_dir.to_path_buf(),
+            state_dir: state_dir.to_path_buf(),
+            log_path: self.paths.log_path(&c.id),
+            runtime: self.runtime_config(c).map_err(|e| e.to_string())?,
+            tty: c.config.tty,
+            open_stdin: c.config.open_stdin,
+            stdin_once: c.config.stdin_once,
+            cgroups_path: self.paths.cgroups_path(&c.id, &c.host_config.cgroup_parent),
+            console_socket: self.paths.console_socket(&c.id),
+            socket: self.paths.shim_socket(&c.id),
+        })
+    }
+
+    fn write_etc_files(&self, c: &Container) -> std::io::Result<Vec<(PathBuf, &'static str)>> {
+        let hc = &c.host_config;
+        let host_net = hc.network_mode == "host";
+        let hostname_path = self.paths.hostname_path(&c.id);
+        let hosts_path = self.paths.hosts_path(&c.id);
+        let resolv_path = self.paths.resolv_conf_path(&c.id);
+        let hostname = if host_net {
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            c.config.hostname.clone()
+        };
+        std::fs::write(&hostname_path, rootfs::hostname_file(&hostname))?;
+        let extra: Vec<(String, String)> = hc
+            .extra_hosts
+            .iter()
+            .flatten()
+            .filter_map(|e| {
+                e.split_once(':')
+                    .map(|(h, ip)| (h.to_string(), ip.to_string()))
+            })
+            .collect();
+        let hosts = if host_net {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+        } else {
+            rootfs::hosts_file(None, &extra)
+        };
+        std::fs::write(&hosts_path, hosts)?;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = if host_net {
+            host_resolv
+        } else {
+            rootfs::resolv_conf(
+                &host_resolv,
+                hc.dns.as_deref().unwrap_or_default(),
+                hc.dns_search.as_deref().unwrap_or_default(),
+                hc.dns_options.as_deref().unwrap_or_default(),
+            )
+        };
+        std::fs::write(&resolv_path, resolv)?;
+        Ok(vec![
+            (resolv_path, "/etc/resolv.conf"),
+            (hostname_path, "/etc/hostname"),
+            (hosts_path, "/etc/hosts"),
+        ])
+    }
+}

@@ -1,0 +1,16 @@
+//! The container service's operations, one per file, each an `impl ContainerService` block
+//! named for the API call it answers. What they share lives in the service (`service.rs`:
+//! the records and their entries), the bundle a start writes (`bundle.rs`), and what
+//! follows an exit (`exits.rs`).
+
+mod create;
+mod kill;
+mod pause;
+mod remove;
+mod rename;
+mod resize;
+mod restart;
+mod start;
+mod stop;
+
+pub(crate) use start::prime_cgroup_migration;
