@@ -38,14 +38,15 @@ pub async fn save_names(s: &SharedState, names: Vec<String>) -> ApiResult<Respon
     let mut images: Vec<(Digest, Vec<ImageRef>)> = Vec::new();
     for n in &names {
         let id = s.images.resolve(n)?;
-        // A name given by reference saves that tag; an ID saves every tag of the image.
+        // A name given by reference saves that tag; an ID (or a digest) saves the image
+        // untagged, as dockerd does: its load reports the image by ID.
         let tags: Vec<ImageRef> = match ImageRef::parse_with_default_tag(n) {
             Ok(r)
                 if s.images.resolve(&r.to_string()).is_ok_and(|i| i == id) && r.tag().is_some() =>
             {
                 vec![r]
             }
-            _ => s.images.refs_of(&id).0,
+            _ => Vec::new(),
         };
         match images.iter_mut().find(|(i, _)| *i == id) {
             Some((_, t)) => t.extend(tags),
@@ -102,6 +103,9 @@ pub fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
     tokio_util::io::SyncIoBridge::new(reader)
 }
 
+/// How much of a refused archive is still read, so that its sender sees the answer.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
 pub async fn load(
     State(s): State<SharedState>,
     Query(q): Query<HashMap<String, String>>,
@@ -112,21 +116,37 @@ pub async fn load(
     let gc = s.gc.clone().read_owned().await;
     let store = s.images.clone();
     let scratch = archive::scratch_dir(&s.host.data_root)?;
-    let reader = body_reader(body);
+    let mut reader = body_reader(body);
     let result = tokio::task::spawn_blocking(move || {
         let _gc = gc;
-        let r = archive::load(&store, reader, &scratch);
+        let r = archive::load(&store, &mut reader, &scratch);
         let _ = std::fs::remove_dir_all(&scratch);
+        if r.is_err() {
+            // The client is still sending the archive: read the rest (within reason) so that
+            // it gets to read the answer rather than a broken pipe.
+            let _ = std::io::copy(
+                &mut std::io::Read::take(&mut reader, DRAIN_LIMIT),
+                &mut std::io::sink(),
+            );
+        }
         r
     })
     .await
     .map_err(|e| ApiError::internal(format!("load task failed: {e}")))?;
-    let loaded = result.map_err(|e| match e {
-        archive::ArchiveError::Invalid(m) => {
-            ApiError::bad_request(format!("failed to load image archive: {m}"))
+    // As dockerd: the answer is a 200 JSON stream whatever happens, and a load that fails
+    // says so in it (docker-py raises ImageLoadError from that line).
+    let loaded = match result {
+        Ok(l) => l,
+        Err(e) => {
+            let msg = match e {
+                archive::ArchiveError::Invalid(m) => format!("failed to load image archive: {m}"),
+                other => other.to_string(),
+            };
+            let (tx, rx) = mpsc::channel(1);
+            let _ = tx.try_send(JsonMessage::error(msg));
+            return Ok(json_lines(rx));
         }
-        other => ApiError::internal(other.to_string()),
-    })?;
+    };
     let (tx, rx) = mpsc::channel(loaded.len() + 1);
     for l in &loaded {
         if l.tags.is_empty() {

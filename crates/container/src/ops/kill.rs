@@ -1,12 +1,16 @@
 //! `POST /containers/{id}/kill`.
 
 use std::sync::Arc;
-
-use berth_runtime::shim::protocol::Request;
+use std::time::Duration;
 
 use crate::error::ContainerError;
 use crate::service::ContainerService;
 use crate::signal::parse_signal;
+
+/// How long a SIGKILL's answer waits for the exit (dockerd waits as long).
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long another signal's answer waits for an exit it may cause.
+const SIGNAL_WAIT: Duration = Duration::from_millis(100);
 
 impl ContainerService {
     /// `POST /containers/{id}/kill`.
@@ -30,21 +34,12 @@ impl ContainerService {
             self.update(&c.id, |c| c.manually_stopped = true);
         }
         self.emit(&c, "kill", &[("signal", sig.to_string())]);
-        self.shim(&c.id)
-            .call(&Request::Kill { signal: sig })
-            .await
-            .map_err(|e| {
-                if e.is_gone() {
-                    // It ended between the check above and the signal.
-                    ContainerError::Conflict(format!(
-                        "Cannot kill container: {}: Container {} is not running",
-                        c.bare_name(),
-                        c.id
-                    ))
-                } else {
-                    ContainerError::Start(e.to_string())
-                }
-            })?;
+        // As dockerd: a kill that ends the container answers once its exit is recorded, so
+        // that what the client asks next (inspect, rm, start) finds it exited. SIGKILL always
+        // ends it; another signal that ends it does so at once or not at all, as far as the
+        // client can tell.
+        let wait = if sig == 9 { KILL_WAIT } else { SIGNAL_WAIT };
+        self.kill_and_wait(&c.id, sig, Some(wait)).await?;
         Ok(())
     }
 }

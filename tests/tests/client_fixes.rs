@@ -1,0 +1,102 @@
+//! What the real clients found: a kill answers once the container is exited, a load of an
+//! archive saved by image ID reports one image, and a load of garbage answers 200 with the
+//! error in its JSON stream (docker-py raises `ImageLoadError` from it).
+
+use berth_tests::Daemon;
+
+#[test]
+fn a_kill_answers_once_the_container_is_exited() {
+    let (d, _reg) = Daemon::with_busybox();
+    for round in 0..5 {
+        let name = format!("k{round}");
+        d.docker(&["run", "-d", "--name", &name, "busybox", "sleep", "100"])
+            .ok();
+        d.docker(&["kill", &name]).ok();
+        let status = d
+            .docker(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &name,
+            ])
+            .ok();
+        assert_eq!(status.stdout.trim(), "exited 137", "round {round}");
+        // The next request finds it stopped: a plain rm works.
+        d.docker(&["rm", &name]).ok();
+    }
+    // A signal that ends the container at once: exited too when the kill answers.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "term",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; while true; do sleep 0.01; done",
+    ])
+    .ok();
+    // Time for the shell to set its trap.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    d.docker(&["kill", "-s", "TERM", "term"]).ok();
+    let status = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "term",
+        ])
+        .ok();
+    assert_eq!(status.stdout.trim(), "exited 3");
+}
+
+#[test]
+fn loads_report_one_image_per_image_and_garbage_is_an_error_in_the_stream() {
+    let (d, _reg) = Daemon::with_busybox();
+    let id = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "busybox"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let tar = d.root_path("by-id.tar");
+    d.docker(&["save", "-o", tar.to_str().unwrap(), &id]).ok();
+    let out = d.docker(&["load", "-i", tar.to_str().unwrap()]).ok();
+    assert_eq!(out.stdout, format!("Loaded image ID: {id}\n"));
+    let out = d.berth(&["load", "-i", tar.to_str().unwrap()]).ok();
+    assert_eq!(out.stdout, format!("Loaded image ID: {id}\n"));
+
+    let (status, _, body) = d.http("POST", "/images/load", Some("this is not a tar archive"));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""error""#) && body.contains("failed to load image archive"),
+        "{body}"
+    );
+    let out = d.docker_stdin(&["load"], b"this is not a tar archive");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("failed to load image archive"),
+        "{}",
+        out.stderr
+    );
+    let script = r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+try:
+    c.images.load(b'this is not a tar archive')
+    raise AssertionError('loaded garbage')
+except docker.errors.ImageLoadError as e:
+    assert 'failed to load image archive' in str(e), e
+print('ok')
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &d.host()])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
