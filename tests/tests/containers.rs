@@ -1057,7 +1057,6 @@ fn commands_not_built_yet_say_so() {
         (&["exec", "idle", "true"][..], "exec"),
         (&["top", "idle"][..], "top"),
         (&["network", "ls"][..], "network management"),
-        (&["volume", "ls"][..], "volume management"),
     ] {
         let out = d.docker(args);
         assert_ne!(out.code, 0);

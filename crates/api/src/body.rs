@@ -35,3 +35,16 @@ pub async fn read_small_body(req: Request, next: Next) -> Response {
         Err(e) => ApiError::bad_request(format!("reading the request body: {e}")).into_response(),
     }
 }
+
+/// Reads a JSON request body: members sent as `null` count as absent (Go clients send nil
+/// maps and slices), and an empty body is an empty object.
+pub fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut v: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    berth_container::unsupported::strip_nulls(&mut v);
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}

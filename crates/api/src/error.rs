@@ -105,6 +105,19 @@ impl From<ContainerError> for ApiError {
     }
 }
 
+impl From<berth_volume::VolumeError> for ApiError {
+    fn from(e: berth_volume::VolumeError) -> Self {
+        use berth_volume::VolumeError as V;
+        let status = match &e {
+            V::Invalid(_) => StatusCode::BAD_REQUEST,
+            V::NotFound(_) => StatusCode::NOT_FOUND,
+            V::InUse { .. } | V::Conflict(_) => StatusCode::CONFLICT,
+            V::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         ApiError::internal(e.to_string())

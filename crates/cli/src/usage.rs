@@ -25,7 +25,6 @@ const NOT_YET: &[&str] = &[
     "builder",
     "buildx",
     "network",
-    "volume",
     "system",
     "compose",
     "context",

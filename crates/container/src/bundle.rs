@@ -14,6 +14,7 @@ use crate::process;
 use crate::record::Container;
 use crate::rootfs;
 use crate::service::ContainerService;
+use berth_volume::{copyup, MountKind};
 
 impl ContainerService {
     pub(crate) fn shim(&self, id: &str) -> Shim {
@@ -97,6 +98,7 @@ impl ContainerService {
         for g in hc.group_add.iter().flatten() {
             gids.push(g.parse().map_err(|_| format!("unable to find group {g}"))?);
         }
+        let mounts = self.user_mounts(c, &root, &user)?;
         let opts = SpecOptions {
             rootfs: root,
             readonly_rootfs: hc.readonly_rootfs,
@@ -143,7 +145,7 @@ impl ContainerService {
                 .iter()
                 .any(|s| s.starts_with("no-new-privileges") && !s.ends_with("false")),
             rlimits_nofile: None,
-            mounts: Vec::new(),
+            mounts,
         };
         let spec = spec::build_spec(&opts).map_err(|e| e.to_string())?;
         std::fs::create_dir_all(state_dir).map_err(|e| e.to_string())?;
@@ -161,6 +163,68 @@ impl ContainerService {
             console_socket: self.paths.console_socket(&c.id),
             socket: self.paths.shim_socket(&c.id),
         })
+    }
+
+    /// The container's volumes, binds and tmpfs mounts as spec entries. A volume is readied
+    /// first: the driver's mount made, the image's content copied into it while it is empty,
+    /// its root given to the container's user with `:U`.
+    fn user_mounts(
+        &self,
+        c: &Container,
+        root: &std::path::Path,
+        user: &process::ResolvedUser,
+    ) -> Result<Vec<berth_runtime::spec::SpecMount>, String> {
+        let mut out = Vec::with_capacity(c.mount_points.len());
+        for p in &c.mount_points {
+            let source = match p.kind {
+                MountKind::Volume => {
+                    let data = self
+                        .volumes
+                        .mount_source(&p.name)
+                        .map_err(|e| e.to_string())?;
+                    if p.copy_data && p.subpath.is_empty() {
+                        copyup::copy_up(root, &p.destination, &data).map_err(|e| {
+                            format!(
+                                "copying the image's {} into volume {}: {e}",
+                                p.destination, p.name
+                            )
+                        })?;
+                    }
+                    if p.chown {
+                        copyup::chown_root(&data, user.uid, user.gid).map_err(|e| {
+                            format!("giving volume {} to the container's user: {e}", p.name)
+                        })?;
+                    }
+                    self.emit_volume(
+                        &p.name,
+                        "mount",
+                        &[
+                            ("container", c.id.clone()),
+                            ("destination", p.destination.clone()),
+                            ("propagation", p.propagation.clone()),
+                            ("read/write", p.rw.to_string()),
+                        ],
+                    );
+                    if p.subpath.is_empty() {
+                        data
+                    } else {
+                        berth_volume::copyup::subpath(&data, &p.subpath).map_err(|e| {
+                            format!("cannot access path {}/{}: {e}", data.display(), p.subpath)
+                        })?
+                    }
+                }
+                MountKind::Bind => p.source.clone(),
+                MountKind::Tmpfs => PathBuf::new(),
+            };
+            let m = p.spec(source);
+            out.push(berth_runtime::spec::user_mount(
+                &m.destination,
+                &m.typ,
+                &m.source,
+                &m.options,
+            ));
+        }
+        Ok(out)
     }
 
     fn write_etc_files(&self, c: &Container) -> std::io::Result<Vec<(PathBuf, &'static str)>> {

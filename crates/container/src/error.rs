@@ -31,6 +31,18 @@ pub enum ContainerError {
     },
 }
 
+impl From<berth_volume::VolumeError> for ContainerError {
+    fn from(e: berth_volume::VolumeError) -> Self {
+        use berth_volume::VolumeError as V;
+        match e {
+            V::Invalid(m) => ContainerError::Invalid(m),
+            e @ V::NotFound(_) => ContainerError::NotFound(e.to_string()),
+            e @ (V::InUse { .. } | V::Conflict(_)) => ContainerError::Conflict(e.to_string()),
+            V::Io { context, source } => ContainerError::Io { context, source },
+        }
+    }
+}
+
 impl ContainerError {
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ContainerError {
         let context = context.into();

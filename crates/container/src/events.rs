@@ -69,6 +69,31 @@ impl Event {
     }
 }
 
+impl Event {
+    /// An event of another kind of object (a volume, a network): Type, Action and Actor only,
+    /// as dockerd sends them.
+    pub fn object(kind: &str, id: &str, action: &str, attrs: &[(&str, String)]) -> Self {
+        let now = Utc::now();
+        Event {
+            status: None,
+            id: None,
+            from: None,
+            kind: kind.into(),
+            action: action.into(),
+            actor: Actor {
+                id: id.into(),
+                attributes: attrs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), v.clone()))
+                    .collect(),
+            },
+            scope: "local".into(),
+            time: now.timestamp(),
+            time_nano: now.timestamp_nanos_opt().unwrap_or(0),
+        }
+    }
+}
+
 /// How many past events `/events?since=` can replay.
 const KEPT: usize = 1024;
 

@@ -99,6 +99,13 @@ impl ContainerService {
         if exit.oom_killed {
             self.emit(&c, "oom", &[]);
         }
+        for p in c
+            .mount_points
+            .iter()
+            .filter(|p| p.kind == berth_volume::MountKind::Volume)
+        {
+            self.emit_volume(&p.name, "unmount", &[("container", c.id.clone())]);
+        }
         self.emit(&c, "die", &[("exitCode", exit.exit_code.to_string())]);
         tracing::debug!(id, us = t0.elapsed().as_micros() as u64, "exit recorded");
         self.signal_progress(id, |p| {
@@ -115,7 +122,7 @@ impl ContainerService {
                 // A restart that held the lock has started it again: it stays (as in dockerd,
                 // where a restart suspends AutoRemove).
                 if svc.get(&id).is_ok_and(|c| !c.state.running) {
-                    svc.destroy(&id);
+                    svc.destroy(&id, true);
                 }
             });
             return;
@@ -157,13 +164,13 @@ impl ContainerService {
             let id = c.id.clone();
             let status = c.state.computed_status();
             if status == ContainerStatus::Removing {
-                self.destroy(&id);
+                self.destroy(&id, false);
                 continue;
             }
             // As dockerd at its start: a stopped `--rm` container (its removal was cut short)
             // is removed.
             if c.host_config.auto_remove && status == ContainerStatus::Exited {
-                self.destroy(&id);
+                self.destroy(&id, true);
                 continue;
             }
             if !matches!(

@@ -36,6 +36,9 @@ pub struct Container {
     pub has_been_started: bool,
     /// The runtime name the container was created with.
     pub runtime: String,
+    /// Its volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mount_points: Vec<berth_volume::MountPoint>,
 }
 
 impl Container {
@@ -308,6 +311,7 @@ mod tests {
             manually_stopped: false,
             has_been_started: false,
             runtime: "builtin".into(),
+            mount_points: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::error::ContainerError;
 use crate::events::{Event, EventLog};
 use crate::record::{Container, Paths, Records};
 use crate::spares::Spares;
+use berth_volume::{MountKind, VolumeStore};
 
 /// The runtimes berthd knows (`--runtime` names), and the default one.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct ContainerService {
     pub(crate) exe: PathBuf,
     /// What the next start takes ready-made: a shim and a network namespace.
     pub(crate) spares: Arc<Spares>,
+    /// The volumes containers mount.
+    pub(crate) volumes: Arc<VolumeStore>,
     events: Arc<EventLog>,
 }
 
@@ -40,14 +43,28 @@ impl ContainerService {
         images: Arc<ImageStore>,
         runtimes: Runtimes,
         exe: PathBuf,
+        volumes: Arc<VolumeStore>,
         events: Arc<EventLog>,
     ) -> Result<Arc<Self>, ContainerError> {
         std::fs::create_dir_all(&paths.run)
             .map_err(ContainerError::io("creating the containers run dir"))?;
         let records =
             Records::load(&paths.data).map_err(ContainerError::io("reading container records"))?;
+        // The volumes' users are known from the containers' records only.
+        for c in records.all() {
+            for p in c
+                .mount_points
+                .iter()
+                .filter(|p| p.kind == MountKind::Volume)
+            {
+                if let Err(e) = volumes.acquire(&p.name, &c.id) {
+                    tracing::warn!(id = %c.id, volume = p.name, error = %e, "a container's volume is missing");
+                }
+            }
+        }
         let spares = Arc::new(Spares::new(&exe, &paths));
         Ok(Arc::new(ContainerService {
+            volumes,
             paths,
             spares,
             images,
@@ -70,6 +87,17 @@ impl ContainerService {
 
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    pub fn volumes(&self) -> &Arc<VolumeStore> {
+        &self.volumes
+    }
+
+    pub(crate) fn emit_volume(&self, name: &str, action: &str, attrs: &[(&str, String)]) {
+        let mut attrs = attrs.to_vec();
+        attrs.push(("driver", "local".into()));
+        self.events
+            .publish(Event::object("volume", name, action, &attrs));
     }
 
     pub(crate) fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {

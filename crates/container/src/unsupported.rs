@@ -36,6 +36,7 @@ const CONFIG_HONOURED: &[&str] = &[
     "StopSignal",
     "StopTimeout",
     "Shell",
+    "Volumes",
 ];
 
 /// The same for `HostConfig`.
@@ -61,6 +62,11 @@ const HOST_CONFIG_HONOURED: &[&str] = &[
     "ReadonlyRootfs",
     "ShmSize",
     "Runtime",
+    // Storage: the volume service checks each mount.
+    "Binds",
+    "Mounts",
+    "Tmpfs",
+    "VolumesFrom",
     // The service checks the mode: default, bridge, host, none and container:<id> are what
     // berth has; any other name is a network that does not exist.
     "NetworkMode",
@@ -72,14 +78,8 @@ const REFUSED: &[(&str, &str)] = &[
     // Config
     ("Domainname", "--domainname"),
     ("Healthcheck", "--health-cmd"),
-    ("Volumes", "-v"),
     ("NetworkDisabled", "--network-disabled"),
     ("MacAddress", "--mac-address"),
-    // HostConfig: storage
-    ("Binds", "-v"),
-    ("Mounts", "--mount"),
-    ("Tmpfs", "--tmpfs"),
-    ("VolumesFrom", "--volumes-from"),
     // HostConfig: networking
     ("PortBindings", "-p"),
     ("PublishAllPorts", "-P"),
@@ -194,7 +194,7 @@ fn check_field(honoured: &[&str], path: &str, key: &str, v: &Value) -> Result<()
             m => Err(value_refused("HostConfig.Isolation (--isolation)", m)),
         },
         "VolumeDriver" => match s {
-            "" => Ok(()),
+            "" | "local" => Ok(()),
             m => Err(value_refused(
                 "HostConfig.VolumeDriver (--volume-driver)",
                 m,

@@ -69,6 +69,10 @@ async fn run(cfg: Config) -> Result<()> {
     let host = host::gather(&cfg);
     let runtimes = cfg.runtimes()?;
     let events = Arc::new(berth_container::events::EventLog::default());
+    let volumes = Arc::new(
+        berth_volume::VolumeStore::open(&cfg.data_root.join("volumes"))
+            .context("opening the volume store")?,
+    );
     let containers = berth_container::ContainerService::open(
         berth_container::Paths {
             data: cfg.data_root.join("containers"),
@@ -80,6 +84,7 @@ async fn run(cfg: Config) -> Result<()> {
         images.clone(),
         runtimes,
         std::env::current_exe().context("finding berthd's own executable")?,
+        volumes,
         events.clone(),
     )
     .context("opening the container store")?;

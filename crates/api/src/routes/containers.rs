@@ -160,6 +160,27 @@ fn command_line(c: &Container) -> String {
         .join(" ")
 }
 
+/// inspect's and `ps`'s `Mounts`: Docker's MountPoint fields, `Name` and `Driver` only for
+/// volumes.
+fn mounts_json(c: &Container) -> Value {
+    let all = c.mount_points.iter().map(|p| {
+        let mut m = json!({
+            "Type": p.kind.as_str(),
+            "Source": p.source,
+            "Destination": p.destination,
+            "Mode": p.mode,
+            "RW": p.rw,
+            "Propagation": p.propagation,
+        });
+        if p.kind == berth_volume::MountKind::Volume {
+            m["Name"] = json!(p.name);
+            m["Driver"] = json!(p.driver);
+        }
+        m
+    });
+    Value::Array(all.collect())
+}
+
 fn summary(st: &SharedState, c: &Container, now: chrono::DateTime<Utc>, size: bool) -> Value {
     let mut v = json!({
         "Id": c.id,
@@ -174,7 +195,7 @@ fn summary(st: &SharedState, c: &Container, now: chrono::DateTime<Utc>, size: bo
         "Status": status_text(&c.state, now),
         "HostConfig": { "NetworkMode": c.host_config.network_mode },
         "NetworkSettings": { "Networks": {} },
-        "Mounts": [],
+        "Mounts": mounts_json(c),
     });
     if size {
         let rw = berth_image::dir_size(&st.containers.paths().dir(&c.id).join("upper"));
@@ -249,7 +270,7 @@ pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
             },
             "Name": "overlay2",
         },
-        "Mounts": [],
+        "Mounts": mounts_json(c),
         "Config": c.config,
         "NetworkSettings": network_settings(),
     });
@@ -383,8 +404,9 @@ pub async fn delete(
     if truthy(&q.link) {
         return Err(ApiError::not_implemented("removing links"));
     }
-    let _ = q.v;
-    st.containers.remove(&id, truthy(&q.force)).await?;
+    st.containers
+        .remove(&id, truthy(&q.force), truthy(&q.v))
+        .await?;
     Ok(no_content())
 }
 
@@ -418,7 +440,7 @@ pub async fn prune(
             continue;
         }
         let size = berth_image::dir_size(&st.containers.paths().dir(&c.id).join("upper"));
-        match st.containers.remove(&c.id, false).await {
+        match st.containers.remove(&c.id, false, false).await {
             Ok(()) => {
                 deleted.push(c.id.clone());
                 reclaimed += size;

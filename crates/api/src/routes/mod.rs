@@ -8,6 +8,7 @@ mod images;
 mod pull;
 mod push;
 mod system;
+mod volumes;
 
 use axum::routing::{delete, get, head, post};
 use axum::Router;
@@ -74,12 +75,14 @@ pub fn router(state: SharedState) -> Router {
             get(system::network_not_found).delete(system::no_networks),
         )
         .route("/networks/{id}/{action}", post(system::no_networks))
-        .route("/volumes", get(system::no_volumes))
-        .route("/volumes/create", post(system::no_volumes))
-        .route("/volumes/prune", post(system::no_volumes))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
         .route(
             "/volumes/{name}",
-            get(system::volume_not_found).delete(system::no_volumes),
+            get(volumes::inspect)
+                .delete(volumes::delete)
+                .put(volumes::update),
         )
         .route("/plugins/{*rest}", get(system::plugin_missing))
         .route("/swarm", get(system::not_swarm))

@@ -176,14 +176,7 @@ pub async fn no_build() -> ApiError {
 pub async fn no_networks() -> ApiError {
     missing("network management")
 }
-pub async fn no_volumes() -> ApiError {
-    missing("volume management")
-}
-
 /// Inspect probes of the docker CLI go on to the next object type only after a 404.
 pub async fn network_not_found(axum::extract::Path(id): axum::extract::Path<String>) -> ApiError {
     ApiError::not_found(format!("network {id} not found"))
-}
-pub async fn volume_not_found(axum::extract::Path(name): axum::extract::Path<String>) -> ApiError {
-    ApiError::not_found(format!("get {name}: no such volume"))
 }

@@ -12,6 +12,7 @@ mod parse;
 mod ps;
 mod run;
 mod system;
+mod volume;
 
 use clap::{Parser, Subcommand};
 
@@ -129,6 +130,9 @@ pub enum Command {
     /// Attach local standard input, output, and error streams to a running container
     #[command(override_usage = "berth attach [OPTIONS] CONTAINER")]
     Attach(attach::AttachArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Log in to a registry
     Login(auth::LoginArgs),
     /// Log out from a registry
@@ -183,6 +187,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ps(a) => ps::ps(&client, a).await,
         Command::Logs(a) => logs::logs(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
+        Command::Volume(c) => volume::run(&client, c).await,
     }
 }
 

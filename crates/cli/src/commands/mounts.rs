@@ -1,91 +1,10 @@
-//! `-v`, `--mount` and `--tmpfs` values as the docker CLI turns them into `HostConfig.Binds`,
-//! `Config.Volumes`, `HostConfig.Mounts` and `HostConfig.Tmpfs`.
-
-use std::collections::BTreeMap;
+//! `--mount` values as the docker CLI turns them into `HostConfig.Mounts` entries. The `-v`
+//! and `--tmpfs` splits are the volume crate's (`berth_volume::spec`), which berthd reads
+//! them back with.
 
 use serde_json::{json, Map, Value};
 
 use super::parse::ram_in_bytes;
-
-/// `-v` values split as the docker CLI splits them: anything with a source (a host path or a
-/// named volume) is a bind string for `HostConfig.Binds`; a bare path is an anonymous volume
-/// for `Config.Volumes`. Relative host paths starting with `.` are made absolute.
-pub fn volumes(specs: &[String]) -> Result<(Vec<String>, BTreeMap<String, ()>), String> {
-    let mut binds = Vec::new();
-    let mut anonymous = BTreeMap::new();
-    for spec in specs {
-        match volume_source(spec)? {
-            None => {
-                anonymous.insert(spec.clone(), ());
-            }
-            Some(source) => {
-                let mut bind = spec.clone();
-                if source.starts_with('.') {
-                    if let Some((host, target)) = spec.split_once(':') {
-                        if let Ok(abs) = std::path::absolute(host) {
-                            bind = format!("{}:{target}", abs.display());
-                        }
-                    }
-                }
-                if !binds.contains(&bind) {
-                    binds.push(bind);
-                }
-            }
-        }
-    }
-    Ok((binds, anonymous))
-}
-
-/// The source part of a volume spec (`src:dst[:opts]`), `None` for an anonymous volume, split
-/// as docker's `volumespec.Parse` splits it (a one-letter first field followed by `:` counts as
-/// a Windows drive).
-fn volume_source(spec: &str) -> Result<Option<String>, String> {
-    match spec.chars().count() {
-        0 => return Err("invalid empty volume spec".into()),
-        1 | 2 => return Ok(None),
-        _ => {}
-    }
-    let (mut source, mut target): (Option<String>, Option<String>) = (None, None);
-    let mut buffer = String::new();
-    let chars: Vec<Option<char>> = spec.chars().map(Some).chain([None]).collect();
-    for c in chars {
-        let drive = c == Some(':')
-            && buffer.chars().count() == 1
-            && buffer.chars().all(char::is_alphabetic);
-        if drive {
-            buffer.push(':');
-        } else if c == Some(':') || c.is_none() {
-            let err = |e: &str| format!("invalid spec: {spec}: {e}");
-            if buffer.is_empty() {
-                return Err(err("empty section between colons"));
-            }
-            if source.is_none() && c.is_none() {
-                target = Some(std::mem::take(&mut buffer));
-            } else if source.is_none() {
-                source = Some(std::mem::take(&mut buffer));
-            } else if target.is_none() {
-                target = Some(std::mem::take(&mut buffer));
-            } else if c == Some(':') {
-                return Err(err("too many colons"));
-            }
-            buffer.clear();
-        } else if let Some(ch) = c {
-            buffer.push(ch);
-        }
-    }
-    Ok(source)
-}
-
-/// `--tmpfs /path[:options]` → `HostConfig.Tmpfs`.
-pub fn tmpfs(specs: &[String]) -> BTreeMap<String, String> {
-    specs
-        .iter()
-        .map(|t| match t.split_once(':') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (t.clone(), String::new()),
-        })
-        .collect()
-}
 
 /// `--mount type=…,source=…,target=…[,readonly][,…]` → one `HostConfig.Mounts` entry, with the
 /// Go field order and omitted empty fields.
@@ -352,14 +271,6 @@ mod tests {
 
     #[test]
     fn volumes_binds_and_mounts() {
-        let (binds, anon) =
-            volumes(&["/tmp:/data:ro".into(), "named:/n".into(), "/anon".into()]).unwrap();
-        assert_eq!(binds, vec!["/tmp:/data:ro", "named:/n"]);
-        assert_eq!(anon.keys().collect::<Vec<_>>(), vec!["/anon"]);
-        assert!(volumes(&["/a::b".into()]).is_err());
-        assert!(volumes(&["/a:/b:ro:x".into()]).is_err());
-        // A one-letter source is taken for a Windows drive, as docker takes it.
-        assert_eq!(volumes(&["a::b".into()]).unwrap().0, vec!["a::b"]);
         assert_eq!(
             mount("type=bind,src=/tmp,dst=/x,readonly").unwrap(),
             json!({"Type": "bind", "Source": "/tmp", "Target": "/x", "ReadOnly": true})
@@ -376,10 +287,6 @@ mod tests {
         assert_eq!(
             mount("type=bind,target=/x,tmpfs-size=1m").unwrap_err(),
             "cannot mix 'tmpfs-*' options with mount type 'bind'"
-        );
-        assert_eq!(
-            tmpfs(&["/run:size=1m".into(), "/t".into()]),
-            BTreeMap::from([("/run".into(), "size=1m".into()), ("/t".into(), "".into())])
         );
     }
 }

@@ -140,23 +140,37 @@ impl ContainerService {
         }
         body.host_config.runtime = runtime.clone();
 
+        // The image's VOLUMEs are the container's too, as dockerd merges them.
+        if let Some(v) = img.get("Volumes").and_then(|v| v.as_object()) {
+            let vols = body.config.volumes.get_or_insert_with(BTreeMap::new);
+            for k in v.keys() {
+                vols.entry(k.clone()).or_insert(serde_json::json!({}));
+            }
+        }
+
         let id = new_id();
         if body.config.hostname.is_empty() {
             body.config.hostname = id[..12].to_string();
         }
+        let mount_points = self.resolve_mounts(&id, &body)?;
+        let undo_mounts = |svc: &Self| svc.volumes.release_all(&id, &mount_points, true);
         let mut recs = self.records.lock().unwrap();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 if !valid_name(n) {
+                    drop(recs);
+                    undo_mounts(self);
                     return Err(ContainerError::Invalid(format!(
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                     )));
                 }
                 let n = format!("/{}", n.trim_start_matches('/'));
                 if let Some(other) = recs.by_name(&n) {
+                    let other = other.id.clone();
+                    drop(recs);
+                    undo_mounts(self);
                     return Err(ContainerError::Conflict(format!(
-                        "Conflict. The container name \"{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                        other.id
+                        "Conflict. The container name \"{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
                     )));
                 }
                 n
@@ -169,8 +183,13 @@ impl ContainerService {
             },
         };
         let dir = self.paths.dir(&id);
-        crate::rootfs::prepare_dirs(&dir)
-            .map_err(ContainerError::io("creating the container's directories"))?;
+        if let Err(e) = crate::rootfs::prepare_dirs(&dir) {
+            drop(recs);
+            undo_mounts(self);
+            return Err(ContainerError::io("creating the container's directories")(
+                e,
+            ));
+        }
         let c = Container {
             id: id.clone(),
             name,
@@ -185,6 +204,7 @@ impl ContainerService {
             manually_stopped: false,
             has_been_started: false,
             runtime,
+            mount_points: mount_points.clone(),
         };
         // An `--rm` container's record is made durable only if the container is still
         // waiting for its start a second later. Once started, an `--rm` container is lost to a
@@ -194,7 +214,9 @@ impl ContainerService {
         // next container's directories.
         let durable = !c.host_config.auto_remove;
         if let Err(e) = recs.save_new(&self.paths, &c, durable) {
+            drop(recs);
             let _ = std::fs::remove_dir_all(&dir);
+            undo_mounts(self);
             return Err(ContainerError::io("saving the container record")(e));
         }
         drop(recs);
@@ -203,6 +225,53 @@ impl ContainerService {
         }
         self.emit(&c, "create", &[]);
         Ok((id, Vec::new()))
+    }
+
+    /// The container's mounts from its binds, mounts, tmpfs, volumes (its own and its
+    /// image's) and `--volumes-from`: volumes it names are created if missing.
+    fn resolve_mounts(
+        &self,
+        id: &str,
+        body: &CreateBody,
+    ) -> Result<Vec<berth_volume::MountPoint>, ContainerError> {
+        let hc = &body.host_config;
+        let mut volumes_from = Vec::new();
+        for spec in hc.volumes_from.iter().flatten() {
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((n, m)) => (n, m),
+                None => (spec.as_str(), ""),
+            };
+            let read_only = match mode {
+                "" => None,
+                "ro" => Some(true),
+                "rw" => Some(false),
+                m => {
+                    return Err(ContainerError::Invalid(format!(
+                        "invalid mode for volumes-from: {m}"
+                    )))
+                }
+            };
+            let other = self.get(name)?;
+            volumes_from.push((other.mount_points, read_only));
+        }
+        let req = berth_volume::Requested {
+            binds: hc.binds.as_deref().unwrap_or_default(),
+            mounts: hc.mounts.as_deref().unwrap_or_default(),
+            tmpfs: hc.tmpfs.as_ref(),
+            anonymous: body
+                .config
+                .volumes
+                .iter()
+                .flatten()
+                .map(|(k, _)| k.clone())
+                .collect(),
+            volumes_from,
+        };
+        let (points, made) = self.volumes.resolve(id, &req)?;
+        for v in made {
+            self.emit_volume(&v, "create", &[]);
+        }
+        Ok(points)
     }
 
     /// Makes a record written without fsync durable, off the request's path, if its

@@ -12,5 +12,6 @@ mod resize;
 mod restart;
 mod start;
 mod stop;
+mod volumes;
 
 pub(crate) use start::prime_cgroup_migration;

@@ -8,8 +8,14 @@ use crate::service::ContainerService;
 use crate::state::ContainerStatus;
 
 impl ContainerService {
-    /// `DELETE /containers/{id}`: a running container only with `force`.
-    pub async fn remove(self: &Arc<Self>, key: &str, force: bool) -> Result<(), ContainerError> {
+    /// `DELETE /containers/{id}`: a running container only with `force`; with `volumes`
+    /// (`rm -v`), its anonymous volumes go too.
+    pub async fn remove(
+        self: &Arc<Self>,
+        key: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), ContainerError> {
         let c = self.get(key)?;
         let lock = self.op_lock(&c.id);
         let _guard = lock.lock().await;
@@ -42,18 +48,20 @@ impl ContainerService {
                 self.kill_and_wait(&c.id, 9, None).await?;
             }
         }
-        self.destroy(&c.id);
+        self.destroy(&c.id, volumes);
         Ok(())
     }
 
     /// Removes a stopped container's files and record.
-    pub(crate) fn destroy(&self, id: &str) {
+    pub(crate) fn destroy(&self, id: &str, remove_volumes: bool) {
         // The record file goes first: from then on, whatever a crash leaves of the container is
         // no container's and is cleared at the next start.
         let Some(c) = self.update_unsaved(id, |c| c.state.set_removing()) else {
             return;
         };
         let removed = self.records.lock().unwrap().remove(&self.paths, id);
+        self.volumes
+            .release_all(id, &c.mount_points, remove_volumes);
         let dir = self.paths.dir(id);
         let detached = rootfs::detach_rootfs(&dir);
         self.clear_run_state(id);

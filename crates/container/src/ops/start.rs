@@ -176,7 +176,7 @@ impl ContainerService {
         });
         // As dockerd: a `--rm` container that cannot start is removed (the client waits for that).
         if self.get(id).is_ok_and(|c| c.host_config.auto_remove) {
-            self.destroy(id);
+            self.destroy(id, true);
         }
         ContainerError::Start(full)
     }

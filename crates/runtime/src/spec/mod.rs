@@ -14,6 +14,7 @@ use oci_spec::runtime::{
 };
 
 use host::Host;
+pub use oci_spec::runtime::Mount as SpecMount;
 
 mod caps;
 mod host;
@@ -202,6 +203,12 @@ pub fn normalize_capability(s: &str) -> Result<String, SpecError> {
 }
 
 /// The spec `docker run` would hand its runtime for `opts`.
+/// A user mount (a volume, bind or tmpfs) as the spec takes it.
+pub fn user_mount(destination: &str, typ: &str, source: &Path, options: &[String]) -> Mount {
+    let opts: Vec<&str> = options.iter().map(String::as_str).collect();
+    mounts::mount(destination, typ, source, &opts)
+}
+
 pub fn build_spec(opts: &SpecOptions) -> Result<Spec, SpecError> {
     // The machine's side is read once per process: none of it changes while berthd runs,
     // and probing it took a dozen file reads at every start.
