@@ -22,5 +22,6 @@ pub mod unsupported;
 pub use config::{Config, CreateBody, HostConfig};
 pub use entry::Progress;
 pub use error::ContainerError;
+pub use ops::StatsSample;
 pub use record::{Container, Paths};
 pub use service::{ContainerService, Runtimes};

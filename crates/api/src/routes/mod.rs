@@ -7,6 +7,7 @@ mod events;
 mod images;
 mod pull;
 mod push;
+mod stats;
 mod system;
 mod volumes;
 
@@ -54,7 +55,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/containers/{id}/exec", post(system::no_exec))
         .route("/exec/{*rest}", get(system::no_exec).post(system::no_exec))
         .route("/containers/{id}/top", get(system::no_top))
-        .route("/containers/{id}/stats", get(system::no_stats))
+        .route("/containers/{id}/stats", get(stats::stats))
         .route(
             "/containers/{id}/archive",
             get(system::no_archive)

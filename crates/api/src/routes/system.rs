@@ -152,9 +152,6 @@ pub async fn no_exec() -> ApiError {
 pub async fn no_top() -> ApiError {
     missing("top")
 }
-pub async fn no_stats() -> ApiError {
-    missing("stats")
-}
 pub async fn no_archive() -> ApiError {
     missing("copying files (cp)")
 }

@@ -73,6 +73,9 @@ pub enum ContainerCommand {
     /// Start one or more stopped containers
     #[command(override_usage = "berth container start [OPTIONS] CONTAINER [CONTAINER...]")]
     Start(StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    #[command(override_usage = "berth container stats [OPTIONS] [CONTAINER...]")]
+    Stats(super::stats::StatsArgs),
     /// Stop one or more running containers
     #[command(override_usage = "berth container stop [OPTIONS] CONTAINER [CONTAINER...]")]
     Stop(StopArgs),
@@ -100,6 +103,7 @@ pub async fn run(client: &Client, cmd: ContainerCommand) -> anyhow::Result<u8> {
         ContainerCommand::Rm(a) => remove(client, a).await,
         ContainerCommand::Run(a) => super::run::run(client, a).await,
         ContainerCommand::Start(a) => super::attach::start(client, a).await,
+        ContainerCommand::Stats(a) => super::stats::stats(client, a).await,
         ContainerCommand::Stop(a) => stop(client, a).await,
         ContainerCommand::Unpause(a) => each(client, &a.containers, "unpause", "").await,
         ContainerCommand::Wait(a) => wait(client, a).await,

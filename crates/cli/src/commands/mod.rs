@@ -11,6 +11,7 @@ mod opts;
 mod parse;
 mod ps;
 mod run;
+mod stats;
 mod system;
 mod volume;
 
@@ -130,6 +131,9 @@ pub enum Command {
     /// Attach local standard input, output, and error streams to a running container
     #[command(override_usage = "berth attach [OPTIONS] CONTAINER")]
     Attach(attach::AttachArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    #[command(override_usage = "berth stats [OPTIONS] [CONTAINER...]")]
+    Stats(stats::StatsArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -188,6 +192,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Logs(a) => logs::logs(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,
+        Command::Stats(a) => stats::stats(&client, a).await,
     }
 }
 

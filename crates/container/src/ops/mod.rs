@@ -11,7 +11,9 @@ mod rename;
 mod resize;
 mod restart;
 mod start;
+mod stats;
 mod stop;
 mod volumes;
 
 pub(crate) use start::prime_cgroup_migration;
+pub use stats::StatsSample;
