@@ -17,7 +17,6 @@ const NOT_YET: &[&str] = &[
     "commit",
     "export",
     "top",
-    "update",
     "port",
     "events",
     "build",

@@ -129,14 +129,21 @@ impl ContainerService {
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone().unwrap_or_default(),
             cap_drop: hc.cap_drop.clone().unwrap_or_default(),
-            resources: Resources {
-                memory: (hc.memory > 0).then_some(hc.memory),
-                memory_swap: (hc.memory_swap != 0).then_some(hc.memory_swap),
-                cpu_shares: (hc.cpu_shares > 0).then_some(hc.cpu_shares as u64),
-                nano_cpus: (hc.nano_cpus > 0).then_some(hc.nano_cpus),
-                cpuset_cpus: (!hc.cpuset_cpus.is_empty()).then(|| hc.cpuset_cpus.clone()),
-                pids_limit: hc.pids_limit.filter(|p| *p != 0),
-            },
+            resources: resources_of(hc),
+            ulimits: hc
+                .ulimits
+                .iter()
+                .flatten()
+                .map(|u| {
+                    let n = |k: &str| u[k].as_i64().unwrap_or(0).max(0) as u64;
+                    (
+                        u["Name"].as_str().unwrap_or("").to_string(),
+                        n("Soft"),
+                        n("Hard"),
+                    )
+                })
+                .collect(),
+            oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj as i32),
             cgroups_path: self.paths.cgroups_path(&c.id, &hc.cgroup_parent),
             seccomp_unconfined: security
                 .iter()
@@ -273,5 +280,24 @@ impl ContainerService {
             (hostname_path, "/etc/hostname"),
             (hosts_path, "/etc/hosts"),
         ])
+    }
+}
+
+/// The cgroup limits a container's HostConfig asks for, in the spec's terms (at each start,
+/// and for `update` on a running one).
+pub(crate) fn resources_of(hc: &crate::config::HostConfig) -> Resources {
+    Resources {
+        memory: (hc.memory > 0).then_some(hc.memory),
+        memory_swap: (hc.memory_swap != 0).then_some(hc.memory_swap),
+        cpu_shares: (hc.cpu_shares > 0).then_some(hc.cpu_shares as u64),
+        nano_cpus: (hc.nano_cpus > 0).then_some(hc.nano_cpus),
+        cpuset_cpus: (!hc.cpuset_cpus.is_empty()).then(|| hc.cpuset_cpus.clone()),
+        cpuset_mems: (!hc.cpuset_mems.is_empty()).then(|| hc.cpuset_mems.clone()),
+        pids_limit: hc.pids_limit.filter(|p| *p != 0),
+        memory_reservation: (hc.memory_reservation > 0).then_some(hc.memory_reservation),
+        memory_swappiness: hc.memory_swappiness.filter(|s| *s >= 0).map(|s| s as u64),
+        oom_kill_disable: hc.oom_kill_disable.unwrap_or(false),
+        cpu_period: (hc.cpu_period > 0).then_some(hc.cpu_period as u64),
+        cpu_quota: (hc.cpu_quota != 0).then_some(hc.cpu_quota),
     }
 }

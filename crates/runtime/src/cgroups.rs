@@ -296,6 +296,35 @@ fn counter(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// Applies new limits to a running container's cgroup (`docker update`), through libcgroups'
+/// managers for v1 and v2, which write each controller's files in an order the kernel takes
+/// (a v1 memory limit above the old memory+swap limit needs the latter raised first).
+pub fn update(
+    cgroups_path: &str,
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<(), String> {
+    use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
+    let manager = libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path: std::path::PathBuf::from(cgroups_path),
+        systemd_cgroup: false,
+        container_name: String::new(),
+    })
+    .map_err(|e| e.to_string())?;
+    let disable_oom_killer = resources
+        .memory()
+        .as_ref()
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
+    manager
+        .apply(&ControllerOpt {
+            resources,
+            disable_oom_killer,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

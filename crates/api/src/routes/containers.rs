@@ -453,3 +453,18 @@ pub async fn prune(
         json!({ "ContainersDeleted": deleted, "SpaceReclaimed": reclaimed }),
     ))
 }
+
+pub async fn update(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let v: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    let warnings = st.containers.update_container(&id, v)?;
+    Ok(Json(json!({ "Warnings": warnings })))
+}

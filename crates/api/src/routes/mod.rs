@@ -64,7 +64,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/containers/{id}/export", get(system::no_export))
         .route("/containers/{id}/changes", get(system::no_changes))
-        .route("/containers/{id}/update", post(system::no_update))
+        .route("/containers/{id}/update", post(containers::update))
         .route("/commit", post(system::no_commit))
         .route("/build", post(system::no_build))
         .route("/build/prune", post(system::no_build))

@@ -161,9 +161,6 @@ pub async fn no_export() -> ApiError {
 pub async fn no_changes() -> ApiError {
     missing("container diff")
 }
-pub async fn no_update() -> ApiError {
-    missing("container update")
-}
 pub async fn no_commit() -> ApiError {
     missing("commit")
 }

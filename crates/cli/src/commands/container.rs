@@ -79,6 +79,9 @@ pub enum ContainerCommand {
     /// Stop one or more running containers
     #[command(override_usage = "berth container stop [OPTIONS] CONTAINER [CONTAINER...]")]
     Stop(StopArgs),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(super::update::UpdateArgs),
     /// Unpause all processes within one or more containers
     #[command(override_usage = "berth container unpause CONTAINER [CONTAINER...]")]
     Unpause(NamesArgs),
@@ -105,6 +108,7 @@ pub async fn run(client: &Client, cmd: ContainerCommand) -> anyhow::Result<u8> {
         ContainerCommand::Start(a) => super::attach::start(client, a).await,
         ContainerCommand::Stats(a) => super::stats::stats(client, a).await,
         ContainerCommand::Stop(a) => stop(client, a).await,
+        ContainerCommand::Update(a) => super::update::update(client, a).await,
         ContainerCommand::Unpause(a) => each(client, &a.containers, "unpause", "").await,
         ContainerCommand::Wait(a) => wait(client, a).await,
     }

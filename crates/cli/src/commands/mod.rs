@@ -13,6 +13,7 @@ mod ps;
 mod run;
 mod stats;
 mod system;
+mod update;
 mod volume;
 
 use clap::{Parser, Subcommand};
@@ -134,6 +135,9 @@ pub enum Command {
     /// Display a live stream of container(s) resource usage statistics
     #[command(override_usage = "berth stats [OPTIONS] [CONTAINER...]")]
     Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(update::UpdateArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -193,6 +197,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,
         Command::Stats(a) => stats::stats(&client, a).await,
+        Command::Update(a) => update::update(&client, a).await,
     }
 }
 

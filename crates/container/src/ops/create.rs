@@ -299,7 +299,7 @@ impl ContainerService {
     }
 }
 
-fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(), ContainerError> {
+pub(crate) fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(), ContainerError> {
     if hc.memory > 0 && hc.memory < 6 * 1024 * 1024 {
         return Err(ContainerError::Invalid(
             "Minimum memory limit allowed is 6MB".into(),
@@ -314,6 +314,40 @@ fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(), ContainerE
         return Err(ContainerError::Invalid(
             "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
         ));
+    }
+    if hc.memory_reservation > 0 && hc.memory_reservation < 6 * 1024 * 1024 {
+        return Err(ContainerError::Invalid(
+            "Minimum memory reservation allowed is 6MB".into(),
+        ));
+    }
+    if hc.memory > 0 && hc.memory_reservation > 0 && hc.memory < hc.memory_reservation {
+        return Err(ContainerError::Invalid(
+            "Minimum memory limit can not be less than memory reservation limit, see usage".into(),
+        ));
+    }
+    if let Some(s) = hc
+        .memory_swappiness
+        .filter(|s| *s != -1 && !(0..=100).contains(s))
+    {
+        return Err(ContainerError::Invalid(format!(
+            "Invalid value: {s}, valid memory swappiness range is 0-100"
+        )));
+    }
+    if hc.cpu_period != 0 && !(1000..=1_000_000).contains(&hc.cpu_period) {
+        return Err(ContainerError::Invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)".into(),
+        ));
+    }
+    if hc.cpu_quota > 0 && hc.cpu_quota < 1000 {
+        return Err(ContainerError::Invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)".into(),
+        ));
+    }
+    if !(-1000..=1000).contains(&hc.oom_score_adj) {
+        return Err(ContainerError::Invalid(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            hc.oom_score_adj
+        )));
     }
     if hc.nano_cpus != 0 && (hc.cpu_period != 0 || hc.cpu_quota != 0) {
         return Err(ContainerError::Invalid(

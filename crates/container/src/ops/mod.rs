@@ -13,6 +13,7 @@ mod restart;
 mod start;
 mod stats;
 mod stop;
+mod update;
 mod volumes;
 
 pub(crate) use start::prime_cgroup_migration;

@@ -85,6 +85,10 @@ pub struct SpecOptions {
     pub no_new_privileges: bool,
     /// `(soft, hard)`; `None` inherits the runtime's limits.
     pub rlimits_nofile: Option<(u64, u64)>,
+    /// `--ulimit`: (name as Docker spells it, soft, hard), e.g. ("nofile", 1024, 2048).
+    pub ulimits: Vec<(String, u64, u64)>,
+    /// `--oom-score-adj`; `None` keeps berthd's own.
+    pub oom_score_adj: Option<i32>,
     /// User mounts (volumes, binds, tmpfs), appended as given.
     pub mounts: Vec<Mount>,
 }
@@ -116,6 +120,8 @@ impl Default for SpecOptions {
             seccomp_unconfined: false,
             no_new_privileges: false,
             rlimits_nofile: None,
+            ulimits: Vec::new(),
+            oom_score_adj: None,
             mounts: Vec::new(),
         }
     }
@@ -144,8 +150,18 @@ pub struct Resources {
     /// `--cpus` in billionths of a CPU.
     pub nano_cpus: Option<i64>,
     pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
     /// 0 or negative means unlimited.
     pub pids_limit: Option<i64>,
+    /// `--memory-reservation`: the soft limit, bytes.
+    pub memory_reservation: Option<i64>,
+    /// `--memory-swappiness`, 0 to 100 (cgroup v1 only).
+    pub memory_swappiness: Option<u64>,
+    /// `--oom-kill-disable` (cgroup v1 only).
+    pub oom_kill_disable: bool,
+    /// `--cpu-period` and `--cpu-quota`, microseconds.
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +186,12 @@ pub enum SpecError {
     SwapWithoutMemory,
     #[error("range of CPUs is from 0.01 to {0}.00, as there are only {0} CPUs available")]
     CpuRange(usize),
+    #[error("{0} is not supported on cgroup v2")]
+    NotOnCgroupV2(&'static str),
+    #[error("invalid ulimit {0:?}: {1}")]
+    Ulimit(String, String),
+    #[error("oom-score-adj {0} is below berthd's own ({1}): lowering it needs CAP_SYS_RESOURCE, which berthd does not hold")]
+    OomScoreAdj(i32, i32),
     #[error("the working directory '{0}' is invalid, it needs to be an absolute path")]
     RelativeCwd(String),
     #[error("rootfs path {0:?} is not absolute")]
@@ -202,18 +224,27 @@ pub fn normalize_capability(s: &str) -> Result<String, SpecError> {
     caps::normalize_on(s, host::bounding_set().as_deref())
 }
 
-/// The spec `docker run` would hand its runtime for `opts`.
+/// The machine's side of a spec, read once per process: none of it changes while berthd runs,
+/// and probing it took a dozen file reads at every start.
+fn host() -> &'static Host {
+    static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
+    HOST.get_or_init(Host::probe)
+}
+
+/// The cgroup limits of `r` as the spec (and libcgroups) take them, checked as at create.
+pub fn limits(r: &Resources) -> Result<oci_spec::runtime::LinuxResources, SpecError> {
+    resources::limits(r, host())
+}
+
 /// A user mount (a volume, bind or tmpfs) as the spec takes it.
 pub fn user_mount(destination: &str, typ: &str, source: &Path, options: &[String]) -> Mount {
     let opts: Vec<&str> = options.iter().map(String::as_str).collect();
     mounts::mount(destination, typ, source, &opts)
 }
 
+/// The spec `docker run` would hand its runtime for `opts`.
 pub fn build_spec(opts: &SpecOptions) -> Result<Spec, SpecError> {
-    // The machine's side is read once per process: none of it changes while berthd runs,
-    // and probing it took a dozen file reads at every start.
-    static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
-    build_spec_on(opts, HOST.get_or_init(Host::probe))
+    build_spec_on(opts, host())
 }
 
 fn build_spec_on(opts: &SpecOptions, host: &Host) -> Result<Spec, SpecError> {
@@ -241,12 +272,10 @@ fn build_spec_on(opts: &SpecOptions, host: &Host) -> Result<Spec, SpecError> {
         .set_env(Some(opts.env.clone()))
         .set_cwd(PathBuf::from(cwd))
         .set_capabilities(Some(caps::capability_sets(&caps)?))
-        .set_rlimits(rlimits(opts, host))
+        .set_rlimits(rlimits(opts, host)?)
         .set_no_new_privileges(opts.no_new_privileges.then_some(true))
         .set_apparmor_profile(None)
-        // Docker resets every container to 0, but lowering our own score needs
-        // CAP_SYS_RESOURCE, which we may not have: never ask for less than we run with.
-        .set_oom_score_adj(Some(host.oom_score_adj.max(0)))
+        .set_oom_score_adj(Some(oom_score_adj(opts, host)?))
         .set_selinux_label(None)
         .set_io_priority(None)
         .set_scheduler(None)
@@ -334,17 +363,85 @@ fn user(opts: &SpecOptions) -> User {
     user
 }
 
-fn rlimits(opts: &SpecOptions, host: &Host) -> Option<Vec<PosixRlimit>> {
-    let (soft, hard) = opts.rlimits_nofile?;
-    // Raising a hard limit needs CAP_SYS_RESOURCE; ask for no more than we hold.
-    let hard = host.nofile_hard.map_or(hard, |max| hard.min(max));
-    let limit = PosixRlimitBuilder::default()
-        .typ(PosixRlimitType::RlimitNofile)
-        .hard(hard)
-        .soft(soft.min(hard))
-        .build()
-        .expect("PosixRlimit has defaults for all fields");
-    Some(vec![limit])
+/// Docker resets every container to 0, but lowering our own score needs CAP_SYS_RESOURCE,
+/// which we may not have: by default no less than we run with; a lower `--oom-score-adj` is
+/// refused rather than quietly raised.
+fn oom_score_adj(opts: &SpecOptions, host: &Host) -> Result<i32, SpecError> {
+    match opts.oom_score_adj {
+        None => Ok(host.oom_score_adj.max(0)),
+        Some(v) if v < host.oom_score_adj => Err(SpecError::OomScoreAdj(v, host.oom_score_adj)),
+        Some(v) => Ok(v),
+    }
+}
+
+fn rlimit_type(name: &str) -> Option<(PosixRlimitType, libc::__rlimit_resource_t)> {
+    use PosixRlimitType as T;
+    Some(match name {
+        "core" => (T::RlimitCore, libc::RLIMIT_CORE),
+        "cpu" => (T::RlimitCpu, libc::RLIMIT_CPU),
+        "data" => (T::RlimitData, libc::RLIMIT_DATA),
+        "fsize" => (T::RlimitFsize, libc::RLIMIT_FSIZE),
+        "locks" => (T::RlimitLocks, libc::RLIMIT_LOCKS),
+        "memlock" => (T::RlimitMemlock, libc::RLIMIT_MEMLOCK),
+        "msgqueue" => (T::RlimitMsgqueue, libc::RLIMIT_MSGQUEUE),
+        "nice" => (T::RlimitNice, libc::RLIMIT_NICE),
+        "nofile" => (T::RlimitNofile, libc::RLIMIT_NOFILE),
+        "nproc" => (T::RlimitNproc, libc::RLIMIT_NPROC),
+        "rss" => (T::RlimitRss, libc::RLIMIT_RSS),
+        "rtprio" => (T::RlimitRtprio, libc::RLIMIT_RTPRIO),
+        "rttime" => (T::RlimitRttime, libc::RLIMIT_RTTIME),
+        "sigpending" => (T::RlimitSigpending, libc::RLIMIT_SIGPENDING),
+        "stack" => (T::RlimitStack, libc::RLIMIT_STACK),
+        "as" => (T::RlimitAs, libc::RLIMIT_AS),
+        _ => return None,
+    })
+}
+
+/// berthd's own hard limit of `resource` (`None`: unlimited).
+fn own_hard_limit(resource: libc::__rlimit_resource_t) -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    if unsafe { libc::getrlimit(resource, &mut lim) } != 0 || lim.rlim_max == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(lim.rlim_max)
+}
+
+fn rlimits(opts: &SpecOptions, host: &Host) -> Result<Option<Vec<PosixRlimit>>, SpecError> {
+    let build = |typ, soft: u64, hard: u64| {
+        PosixRlimitBuilder::default()
+            .typ(typ)
+            .hard(hard)
+            .soft(soft)
+            .build()
+            .expect("PosixRlimit has defaults for all fields")
+    };
+    let mut out = Vec::new();
+    if let Some((soft, hard)) = opts.rlimits_nofile {
+        // Raising a hard limit needs CAP_SYS_RESOURCE; ask for no more than we hold.
+        let hard = host.nofile_hard.map_or(hard, |max| hard.min(max));
+        out.push(build(PosixRlimitType::RlimitNofile, soft.min(hard), hard));
+    }
+    for (name, soft, hard) in &opts.ulimits {
+        let bad = |why: String| SpecError::Ulimit(format!("{name}={soft}:{hard}"), why);
+        let (typ, resource) = rlimit_type(name).ok_or_else(|| bad("unknown limit".into()))?;
+        if soft > hard {
+            return Err(bad("the soft limit is above the hard one".into()));
+        }
+        // A hard limit above berthd's own needs CAP_SYS_RESOURCE, which berthd lacks: the
+        // runtime would fail to set it, so say so now.
+        if let Some(max) = own_hard_limit(resource).filter(|max| hard > max) {
+            return Err(bad(format!(
+                "the hard limit is above berthd's own ({max}), which it cannot raise"
+            )));
+        }
+        out.retain(|l: &PosixRlimit| l.typ() != typ);
+        out.push(build(typ, *soft, *hard));
+    }
+    Ok((!out.is_empty()).then_some(out))
 }
 
 fn sysctls(opts: &SpecOptions, host: &Host) -> Option<std::collections::HashMap<String, String>> {

@@ -50,7 +50,18 @@ fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
 }
 
 pub(super) fn resources(opts: &SpecOptions, host: &Host) -> Result<LinuxResources, SpecError> {
-    let r = &opts.resources;
+    let mut res = limits(&opts.resources, host)?;
+    res.set_devices(Some(if opts.privileged {
+        vec![device_rule(true, LinuxDeviceType::A, None, None, "rwm")]
+    } else {
+        default_device_rules()
+    }));
+    Ok(res)
+}
+
+/// The limits alone, without device rules: what a start applies besides them, and what an
+/// update of a running container changes.
+pub(super) fn limits(r: &super::Resources, host: &Host) -> Result<LinuxResources, SpecError> {
     let memory = r.memory.unwrap_or(0);
     let swap = r.memory_swap.unwrap_or(0);
     if memory != 0 && memory < MIN_MEMORY {
@@ -68,24 +79,31 @@ pub(super) fn resources(opts: &SpecOptions, host: &Host) -> Result<LinuxResource
     }
 
     let mut res = LinuxResources::default();
-    res.set_devices(Some(if opts.privileged {
-        vec![device_rule(true, LinuxDeviceType::A, None, None, "rwm")]
-    } else {
-        default_device_rules()
-    }));
 
-    if memory > 0 {
+    if host.cgroup_v2 && r.memory_swappiness.is_some() {
+        return Err(SpecError::NotOnCgroupV2("--memory-swappiness"));
+    }
+    if host.cgroup_v2 && r.oom_kill_disable {
+        return Err(SpecError::NotOnCgroupV2("--oom-kill-disable"));
+    }
+    let reservation = r.memory_reservation.filter(|m| *m > 0);
+    if memory > 0 || reservation.is_some() || r.memory_swappiness.is_some() || r.oom_kill_disable {
         let mut mem = LinuxMemory::default();
-        mem.set_limit(Some(memory));
-        // Without swap accounting the kernel has nowhere to put a swap limit; Docker then
-        // limits memory alone.
-        if host.swap_limit {
-            mem.set_swap(Some(match swap {
-                0 => memory.saturating_mul(2),
-                s if s < 0 => -1,
-                s => s,
-            }));
+        if memory > 0 {
+            mem.set_limit(Some(memory));
+            // Without swap accounting the kernel has nowhere to put a swap limit; Docker then
+            // limits memory alone.
+            if host.swap_limit {
+                mem.set_swap(Some(match swap {
+                    0 => memory.saturating_mul(2),
+                    s if s < 0 => -1,
+                    s => s,
+                }));
+            }
         }
+        mem.set_reservation(reservation)
+            .set_swappiness(r.memory_swappiness)
+            .set_disable_oom_killer(r.oom_kill_disable.then_some(true));
         res.set_memory(Some(mem));
     }
 
@@ -101,8 +119,20 @@ pub(super) fn resources(opts: &SpecOptions, host: &Host) -> Result<LinuxResource
             .set_quota(Some(nano * PERIOD as i64 / 1_000_000_000));
         any_cpu = true;
     }
+    if let Some(period) = r.cpu_period.filter(|p| *p > 0) {
+        cpu.set_period(Some(period));
+        any_cpu = true;
+    }
+    if let Some(quota) = r.cpu_quota.filter(|q| *q != 0) {
+        cpu.set_quota(Some(quota));
+        any_cpu = true;
+    }
     if let Some(cpus) = r.cpuset_cpus.as_ref().filter(|c| !c.is_empty()) {
         cpu.set_cpus(Some(cpus.clone()));
+        any_cpu = true;
+    }
+    if let Some(mems) = r.cpuset_mems.as_ref().filter(|c| !c.is_empty()) {
+        cpu.set_mems(Some(mems.clone()));
         any_cpu = true;
     }
     if any_cpu {
