@@ -89,6 +89,11 @@ impl ContainerService {
         &self.paths
     }
 
+    /// The runtimes containers can be created with.
+    pub fn runtimes(&self) -> &Runtimes {
+        &self.runtimes
+    }
+
     pub fn volumes(&self) -> &Arc<VolumeStore> {
         &self.volumes
     }

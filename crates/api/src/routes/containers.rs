@@ -181,7 +181,12 @@ fn mounts_json(c: &Container) -> Value {
     Value::Array(all.collect())
 }
 
-fn summary(st: &SharedState, c: &Container, now: chrono::DateTime<Utc>, size: bool) -> Value {
+pub(crate) fn summary(
+    st: &SharedState,
+    c: &Container,
+    now: chrono::DateTime<Utc>,
+    size: bool,
+) -> Value {
     let mut v = json!({
         "Id": c.id,
         "Names": [c.name],

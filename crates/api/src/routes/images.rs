@@ -105,7 +105,7 @@ fn reference_matches(pattern: &str, r: &ImageRef) -> bool {
     !last.contains(':') && glob_match(pattern, &r.familiar_name())
 }
 
-fn summary(
+pub(crate) fn summary(
     s: &SharedState,
     rec: &ImageRecord,
     config: &berth_image::ImageConfig,

@@ -3,6 +3,7 @@
 mod archive;
 mod container_io;
 mod containers;
+mod df;
 mod events;
 mod images;
 mod pull;
@@ -22,6 +23,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(df::df))
         .route("/auth", post(system::auth))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
@@ -67,10 +69,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/containers/{id}/update", post(containers::update))
         .route("/commit", post(system::no_commit))
         .route("/build", post(system::no_build))
-        .route("/build/prune", post(system::no_build))
+        .route("/build/prune", post(system::prune_build_cache))
         .route("/networks", get(system::no_networks))
         .route("/networks/create", post(system::no_networks))
-        .route("/networks/prune", post(system::no_networks))
+        .route("/networks/prune", post(system::prune_networks))
         .route(
             "/networks/{id}",
             get(system::network_not_found).delete(system::no_networks),

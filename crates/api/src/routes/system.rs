@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::error::{ApiError, ApiResult};
 use crate::version::{API_VERSION, MIN_API_VERSION};
 use crate::SharedState;
+use berth_container::state::ContainerStatus;
 
 fn ping_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -80,16 +81,42 @@ pub async fn info(State(s): State<SharedState>) -> Json<Value> {
         .map(|d| d.count())
         .unwrap_or(0);
     let insecure = s.registry.insecure().describe();
+    let all = s.containers.list();
+    let count = |st: ContainerStatus| {
+        all.iter()
+            .filter(|c| c.state.computed_status() == st)
+            .count()
+    };
+    let (running, paused) = (
+        count(ContainerStatus::Running) + count(ContainerStatus::Restarting),
+        count(ContainerStatus::Paused),
+    );
+    let runtimes: serde_json::Map<String, Value> = s
+        .containers
+        .runtimes()
+        .known
+        .iter()
+        .map(|(name, cfg)| {
+            let path = match cfg {
+                berth_runtime::runtime::RuntimeConfig::Cli { path, .. } => {
+                    path.display().to_string()
+                }
+                berth_runtime::runtime::RuntimeConfig::Builtin { .. } => "builtin".into(),
+            };
+            (name.clone(), json!({ "path": path }))
+        })
+        .collect();
     Json(json!({
         "ID": h.id,
-        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Containers": all.len(), "ContainersRunning": running, "ContainersPaused": paused,
+        "ContainersStopped": all.len() - running - paused,
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null, "Log": ["json-file"]},
         "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true,
         "PidsLimit": true, "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false,
-        "Debug": h.debug, "NFd": nfd, "OomKillDisable": false, "NGoroutines": threads,
+        "Debug": h.debug, "NFd": nfd, "OomKillDisable": h.cgroup_version == "1", "NGoroutines": threads,
         "SystemTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         "LoggingDriver": "json-file", "CgroupDriver": h.cgroup_driver, "CgroupVersion": h.cgroup_version,
         "NEventsListener": 0, "KernelVersion": h.kernel_version, "OperatingSystem": h.operating_system,
@@ -105,11 +132,12 @@ pub async fn info(State(s): State<SharedState>) -> Json<Value> {
         "DockerRootDir": h.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
         "Name": h.name, "Labels": [], "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": {}, "DefaultRuntime": "",
+        "Runtimes": runtimes, "DefaultRuntime": s.containers.runtimes().default,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
-        "LiveRestoreEnabled": false, "Isolation": "", "InitBinary": "",
+        // Containers keep running when berthd stops and are picked up again at its start.
+        "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "",
         "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
-        "SecurityOptions": [], "CDISpecDirs": [], "Warnings": []
+        "SecurityOptions": ["name=seccomp,profile=builtin"], "CDISpecDirs": [], "Warnings": []
     }))
 }
 
@@ -170,6 +198,37 @@ pub async fn no_build() -> ApiError {
 pub async fn no_networks() -> ApiError {
     missing("network management")
 }
+/// `POST /networks/prune`: berth has no user-defined networks yet (they cannot be created),
+/// so there is never one to prune; the filters are still checked.
+pub async fn prune_networks(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> crate::error::ApiResult<axum::Json<Value>> {
+    let f = crate::filters::Filters::parse(q.get("filters").map(String::as_str))?;
+    f.only(&["until", "label", "label!"])?;
+    Ok(axum::Json(json!({ "NetworksDeleted": null })))
+}
+
+/// `POST /build/prune`: berth has no builder yet, and so no build cache to prune; the filters
+/// are still checked.
+pub async fn prune_build_cache(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> crate::error::ApiResult<axum::Json<Value>> {
+    let f = crate::filters::Filters::parse(q.get("filters").map(String::as_str))?;
+    f.only(&[
+        "until",
+        "id",
+        "parent",
+        "type",
+        "description",
+        "inuse",
+        "shared",
+        "private",
+    ])?;
+    Ok(axum::Json(
+        json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }),
+    ))
+}
+
 /// Inspect probes of the docker CLI go on to the next object type only after a 404.
 pub async fn network_not_found(axum::extract::Path(id): axum::extract::Path<String>) -> ApiError {
     ApiError::not_found(format!("network {id} not found"))

@@ -16,7 +16,7 @@ use crate::filters::Filters;
 use crate::SharedState;
 
 /// Docker's Volume object. Empty labels and options are `null`, as dockerd sends them.
-pub fn volume_json(st: &SharedState, v: &Volume, usage: Option<(u64, usize)>) -> Value {
+pub(crate) fn volume_json(st: &SharedState, v: &Volume, usage: Option<(u64, usize)>) -> Value {
     let map_or_null = |m: &BTreeMap<String, String>| {
         if m.is_empty() {
             Value::Null

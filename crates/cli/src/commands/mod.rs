@@ -12,6 +12,7 @@ mod parse;
 mod ps;
 mod run;
 mod stats;
+mod sysops;
 mod system;
 mod update;
 mod volume;
@@ -138,6 +139,12 @@ pub enum Command {
     /// Update configuration of one or more containers
     #[command(override_usage = "berth update [OPTIONS] CONTAINER [CONTAINER...]")]
     Update(update::UpdateArgs),
+    /// Manage Docker
+    #[command(subcommand)]
+    System(sysops::SystemCommand),
+    /// Get real time events from the server
+    #[command(override_usage = "berth events [OPTIONS]")]
+    Events(sysops::EventsArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -198,6 +205,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Volume(c) => volume::run(&client, c).await,
         Command::Stats(a) => stats::stats(&client, a).await,
         Command::Update(a) => update::update(&client, a).await,
+        Command::System(c) => sysops::run(&client, c).await,
+        Command::Events(a) => sysops::events(&client, a).await,
     }
 }
 
