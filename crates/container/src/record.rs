@@ -42,6 +42,17 @@ pub struct Container {
 }
 
 impl Container {
+    /// Its log driver and rotation, from `HostConfig.LogConfig` (checked at create).
+    pub fn log_settings(&self) -> berth_runtime::logfile::LogSettings {
+        let lc = &self.host_config.log_config;
+        berth_runtime::logfile::LogSettings::parse(&lc.kind, &lc.config).unwrap_or_default()
+    }
+
+    /// Where its log is; `None` with the `none` driver.
+    pub fn log_file(&self, paths: &Paths) -> Option<PathBuf> {
+        self.log_settings().file(&paths.dir(&self.id), &self.id)
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..12]
     }
@@ -104,9 +115,6 @@ impl Paths {
     }
     pub fn netns_path(&self, id: &str) -> PathBuf {
         self.netns.join(id)
-    }
-    pub fn log_path(&self, id: &str) -> PathBuf {
-        self.dir(id).join(format!("{id}-json.log"))
     }
     pub fn rootfs(&self, id: &str) -> PathBuf {
         self.dir(id).join("rootfs")

@@ -62,6 +62,8 @@ const HOST_CONFIG_HONOURED: &[&str] = &[
     "ReadonlyRootfs",
     "ShmSize",
     "Runtime",
+    // The service checks the driver and its options (json-file, local, none).
+    "LogConfig",
     "CpuPeriod",
     "CpuQuota",
     "CpusetMems",
@@ -201,7 +203,6 @@ fn check_field(honoured: &[&str], path: &str, key: &str, v: &Value) -> Result<()
                 m,
             )),
         },
-        "LogConfig" => check_log_config(v).map_err(|e| named(path, e)),
         "SecurityOpt" => check_security_opts(v).map_err(|e| named(path, e)),
         "ExtraHosts" => check_extra_hosts(v).map_err(|e| named(path, e)),
         _ => match REFUSED.iter().find(|(k, _)| *k == key) {
@@ -213,26 +214,6 @@ fn check_field(honoured: &[&str], path: &str, key: &str, v: &Value) -> Result<()
             None => Ok(()),
         },
     }
-}
-
-/// `json-file` without options is the one log driver berth has.
-fn check_log_config(v: &Value) -> Result<(), Unsupported> {
-    let driver = v.get("Type").and_then(Value::as_str).unwrap_or("");
-    if !matches!(driver, "" | "json-file") {
-        return Err(Unsupported(format!(
-            "log driver {driver:?} (--log-driver) is not supported yet by berth; json-file is"
-        )));
-    }
-    if let Some((opt, _)) = v
-        .get("Config")
-        .and_then(Value::as_object)
-        .and_then(|m| m.iter().next())
-    {
-        return Err(Unsupported(format!(
-            "log option {opt:?} (--log-opt) is not supported yet by berth"
-        )));
-    }
-    Ok(())
 }
 
 /// The security options berth applies, and those that ask to switch off a confinement berth

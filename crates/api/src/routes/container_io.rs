@@ -348,7 +348,12 @@ pub async fn logs(
     let follow = flag(&q.follow);
     let tty = c.config.tty;
     let timestamps = flag(&q.timestamps);
-    let path = st.containers.paths().log_path(&c.id);
+    let Some(path) = c.log_file(st.containers.paths()) else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "configured logging driver does not support reading",
+        ));
+    };
     let svc = st.containers.clone();
     let cid = c.id.clone();
     let keep = move |e: &LogEntry| {
@@ -376,7 +381,7 @@ pub async fn logs(
     };
     let (tx, body) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
-        let Ok((entries, mut offset)) = logfile::read_from(&path, 0) else {
+        let Ok((entries, mut follower)) = logfile::read_all(&path) else {
             return;
         };
         let mut kept: Vec<&LogEntry> = entries.iter().filter(|e| keep(e)).collect();
@@ -393,10 +398,9 @@ pub async fn logs(
         }
         loop {
             let running = svc.get(&cid).map(|c| c.state.running).unwrap_or(false);
-            let Ok((more, next)) = logfile::read_from(&path, offset) else {
+            let Ok(more) = follower.read_new() else {
                 return;
             };
-            offset = next;
             for e in more.iter().filter(|e| keep(e)) {
                 if tx.send(render(e)).await.is_err() {
                     return;

@@ -256,7 +256,7 @@ pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
         "ResolvConfPath": if started { paths.resolv_conf_path(&c.id).display().to_string() } else { String::new() },
         "HostnamePath": if started { paths.hostname_path(&c.id).display().to_string() } else { String::new() },
         "HostsPath": if started { paths.hosts_path(&c.id).display().to_string() } else { String::new() },
-        "LogPath": paths.log_path(&c.id).display().to_string(),
+        "LogPath": c.log_file(paths).map(|p| p.display().to_string()).unwrap_or_default(),
         "Name": c.name,
         "RestartCount": c.restart_count,
         "Driver": "overlay2",

@@ -79,6 +79,8 @@ impl ContainerService {
             ));
         }
         validate_host_config(hc)?;
+        berth_runtime::logfile::LogSettings::parse(&hc.log_config.kind, &hc.log_config.config)
+            .map_err(ContainerError::Invalid)?;
         let img = image_cfg.config.clone().unwrap_or_default();
         let strings = |k: &str| -> Option<Vec<String>> {
             img.get(k)

@@ -28,8 +28,11 @@ pub struct ShimConfig {
     pub bundle: PathBuf,
     /// Where the shim keeps its socket, pid files and `exit.json`.
     pub state_dir: PathBuf,
-    /// The container's json-file log.
+    /// The container's log (unused with the `none` driver).
     pub log_path: PathBuf,
+    /// Its log driver and rotation.
+    #[serde(default)]
+    pub log: crate::logfile::LogSettings,
     pub runtime: RuntimeConfig,
     pub tty: bool,
     /// `-i`: the container's stdin is a pipe fed by attached clients, not /dev/null.

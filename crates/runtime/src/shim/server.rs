@@ -186,7 +186,7 @@ impl Shim {
                     .map_err(|e| format!("shim socket {}: {e}", sock.display()))?
             }
         };
-        let log = LogWriter::open(&cfg.log_path)
+        let log = LogWriter::open(&cfg.log_path, &cfg.log)
             .map_err(|e| format!("log {}: {e}", cfg.log_path.display()))?;
         let console = cfg.console_socket.clone();
         let (child_stdio, prepared) = stdio::prepare(cfg.tty, cfg.open_stdin, &console)
