@@ -3,6 +3,10 @@
 # images, and pulls one with berth. Leaves berthd and the registry running; stop them with
 # `scripts/demo.sh stop`.
 set -euo pipefail
+# berth needs root (mounts, namespaces, cgroups): as root it runs as is; otherwise through sudo.
+if [ "$(id -u)" != 0 ]; then
+    exec sudo -E "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 state=/tmp/berth-demo
 if [ "${1:-}" = stop ]; then

@@ -2,6 +2,10 @@
 # Runs every berth test: unit tests and the integration tests, which start real registries
 # and berthd daemons (as root: they mount overlays and unpack device nodes).
 set -euo pipefail
+# berth needs root (mounts, namespaces, cgroups): as root it runs as is; otherwise through sudo.
+if [ "$(id -u)" != 0 ]; then
+    exec sudo -E "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --workspace --bins
