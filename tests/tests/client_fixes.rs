@@ -100,3 +100,54 @@ print('ok')
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn every_error_is_json_and_bad_limits_are_refused() {
+    let d = Daemon::start();
+    let (status, head, body) = d.http(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image":"busybox","HostConfig":{"Memory":-5}}"#),
+    );
+    // No image either, but the limit is checked as dockerd checks it: before the image.
+    assert!(status == 400 || status == 404, "{status} {body}");
+    let _ = head;
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).ok();
+    for (method, path, body) in [
+        ("GET", "/containers/json?limit=abc", None),
+        ("DELETE", "/version", None),
+        ("POST", "/containers/create", Some("x".repeat(3 << 20))),
+    ] {
+        let (status, head, resp) = d.http(method, path, body.as_deref());
+        assert!(status >= 400, "{method} {path}: {status}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{method} {path}: {head}"
+        );
+        let v = json(&resp).unwrap_or_else(|| panic!("{method} {path}: {resp}"));
+        assert!(
+            v["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{method} {path}: {resp}"
+        );
+    }
+}
+
+#[test]
+fn negative_limits_are_refused_with_dockers_words() {
+    let (d, _reg) = Daemon::with_busybox();
+    for (hc, want) in [
+        (r#"{"Memory":-5}"#, "Minimum memory limit allowed is 6MB"),
+        (
+            r#"{"MemoryReservation":-1}"#,
+            "Minimum memory reservation allowed is 6MB",
+        ),
+        (r#"{"ShmSize":-1}"#, "SHM size can not be less than 0"),
+    ] {
+        let body = format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#);
+        let (status, _, resp) = d.http("POST", "/containers/create", Some(&body));
+        assert_eq!(status, 400, "{hc}: {resp}");
+        assert!(resp.contains(want), "{hc}: {resp}");
+    }
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+}

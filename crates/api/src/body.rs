@@ -36,6 +36,40 @@ pub async fn read_small_body(req: Request, next: Next) -> Response {
     }
 }
 
+/// Makes every error answer Docker's `{"message": …}` JSON, whoever made it: axum's own
+/// rejections (a bad query string, a body too large, a method a path does not take) come as
+/// plain text or empty, and clients parse the JSON.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_lowercase()
+    } else {
+        text
+    };
+    ApiError::new(parts.status, message).into_response()
+}
+
 /// Reads a JSON request body: members sent as `null` count as absent (Go clients send nil
 /// maps and slices), and an empty body is an empty object.
 pub fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -64,6 +64,7 @@ pub async fn serve(
     let router = routes::router(state);
     let app = tower::Layer::layer(&axum::middleware::from_fn(version::negotiate), router);
     let app = tower::Layer::layer(&axum::middleware::from_fn(body::read_small_body), app);
+    let app = tower::Layer::layer(&axum::middleware::from_fn(body::json_errors), app);
     axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -168,7 +169,8 @@ impl Records {
     /// Writes a record (temp file, fsync, rename) and keeps it.
     pub fn save(&mut self, paths: &Paths, c: &Container) -> io::Result<()> {
         let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
-        berth_image::atomic_write(&paths.dir(&c.id).join(RECORD), &bytes)?;
+        // The record holds the container's environment: its owner's only.
+        berth_image::atomic_write_mode(&paths.dir(&c.id).join(RECORD), &bytes, 0o600)?;
         self.set_unsaved(c);
         Ok(())
     }
@@ -184,6 +186,7 @@ impl Records {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(paths.dir(&c.id).join(RECORD))?;
         f.write_all(&bytes)?;
         if durable {
@@ -200,7 +203,14 @@ impl Records {
         let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
         let path = paths.dir(&c.id).join(RECORD);
         let tmp = paths.dir(&c.id).join(format!(".{RECORD}.tmp"));
-        std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &path))?;
+        let _ = std::fs::remove_file(&tmp);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+            .and_then(|_| std::fs::rename(&tmp, &path))?;
         self.set_unsaved(c);
         Ok(())
     }

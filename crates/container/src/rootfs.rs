@@ -10,6 +10,15 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 /// The container's read-write layer and the overlay's scratch dir, beside the mount point.
 pub fn prepare_dirs(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .mode(0o710)
+            .recursive(true)
+            .create(dir)?;
+        // The mode asked for is cut by the umask.
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o710))?;
+    }
     for d in ["upper", "work", "rootfs"] {
         std::fs::create_dir_all(dir.join(d))?;
     }

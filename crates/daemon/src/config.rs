@@ -39,6 +39,9 @@ pub struct Config {
     /// Parent cgroup of containers' cgroups
     #[arg(long = "cgroup-parent", default_value = "/berth")]
     pub cgroup_parent: String,
+    /// Group for the unix socket: its members may use the API (default: root only)
+    #[arg(short = 'G', long = "group")]
+    pub group: Option<String>,
 }
 
 impl Config {

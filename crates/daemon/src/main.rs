@@ -4,6 +4,7 @@
 mod config;
 mod host;
 mod lock;
+mod modes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -58,6 +59,13 @@ async fn run(cfg: Config) -> Result<()> {
     std::fs::create_dir_all(&cfg.exec_root)
         .with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
     let _lock = lock::DataRootLock::acquire(&cfg.data_root)?;
+    for d in ["containers", "layers", "image", "content", "volumes"] {
+        std::fs::create_dir_all(cfg.data_root.join(d))?;
+    }
+    for d in ["containers", "s", "netns", "runtime"] {
+        std::fs::create_dir_all(cfg.exec_root.join(d))?;
+    }
+    modes::tighten(&cfg.data_root, &cfg.exec_root);
     // Scratch space of loads and imports cut short by a crash.
     let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
 
@@ -109,6 +117,16 @@ async fn run(cfg: Config) -> Result<()> {
     let listener = tokio::net::UnixListener::bind(&socket_path)
         .with_context(|| format!("binding {}", socket_path.display()))?;
     std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(group) = &cfg.group {
+        let gid = nix::unistd::Group::from_name(group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid)
+            .or_else(|| group.parse::<u32>().ok().map(nix::unistd::Gid::from_raw))
+            .with_context(|| format!("--group {group}: no such group"))?;
+        nix::unistd::chown(&socket_path, None, Some(gid))
+            .with_context(|| format!("giving {} to group {group}", socket_path.display()))?;
+    }
     tracing::info!(socket = %socket_path.display(), data_root = %cfg.data_root.display(), "API listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

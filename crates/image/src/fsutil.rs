@@ -7,13 +7,24 @@ use std::path::Path;
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one:
 /// write to a temporary file beside it, fsync, rename, fsync the directory.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    atomic_write_mode(path, bytes, 0o644)
+}
+
+/// [`atomic_write`] of a file only its owner may read (`0o600`: records with secrets) or of
+/// any other `mode`.
+pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("atomic_write needs a parent directory"))?;
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".tmp-{}", random_suffix()));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;

@@ -75,6 +75,8 @@ impl LayerStore {
     pub fn begin(&self) -> io::Result<LayerWriter> {
         let tmp = self.root.join(format!("tmp-{}", random_suffix()));
         fs::create_dir_all(tmp.join("diff"))?;
+        // Other host users have no business in a layer (setuid binaries among them).
+        fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o710))?;
         Ok(LayerWriter {
             store: self.clone(),
             tmp: Some(tmp),

@@ -17,7 +17,7 @@ pub mod store;
 pub mod unpack;
 
 pub use config::ImageConfig;
-pub use fsutil::{atomic_write, dir_size};
+pub use fsutil::{atomic_write, atomic_write_mode, dir_size};
 pub use reference::{Digest, ImageRef, ReferenceError};
 pub use store::{
     BlobDescriptor, DeleteItem, ImageError, ImageRecord, ImageStore, ImageUser, LayerRecord,

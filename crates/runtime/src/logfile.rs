@@ -84,9 +84,11 @@ impl LogSettings {
             "local" => LogDriver::Local,
             "none" => LogDriver::None,
             "syslog" | "journald" | "gelf" | "fluentd" | "awslogs" | "splunk" | "etwlogs"
-            | "gcplogs" | "logentries" => return Err(format!(
+            | "gcplogs" | "logentries" => {
+                return Err(format!(
                 "log driver {kind:?} is not supported yet by berth (json-file, local and none are)"
-            )),
+            ))
+            }
             other => {
                 return Err(format!(
                     "logger: no log driver named '{other}' is registered"
@@ -143,6 +145,16 @@ impl LogSettings {
     }
 }
 
+/// A log file for appending: the owner writes, its group (root) reads, nobody else.
+fn open_log(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+}
+
 /// `path` rotated `n` times: `path.n`.
 fn rotated(path: &Path, n: u32) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -176,12 +188,7 @@ impl LogWriter {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            )
+            Some(open_log(path)?)
         };
         let written = file
             .as_ref()
@@ -210,12 +217,7 @@ impl LogWriter {
                 let _ = std::fs::rename(rotated(&self.path, n), rotated(&self.path, n + 1));
             }
             std::fs::rename(&self.path, rotated(&self.path, 1))?;
-            self.file = Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            self.file = Some(open_log(&self.path)?);
         }
         self.written = 0;
         Ok(())

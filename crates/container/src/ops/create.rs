@@ -302,7 +302,8 @@ impl ContainerService {
 }
 
 pub(crate) fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(), ContainerError> {
-    if hc.memory > 0 && hc.memory < 6 * 1024 * 1024 {
+    // Negative values are below the floor too, as dockerd has it.
+    if hc.memory != 0 && hc.memory < 6 * 1024 * 1024 {
         return Err(ContainerError::Invalid(
             "Minimum memory limit allowed is 6MB".into(),
         ));
@@ -317,7 +318,7 @@ pub(crate) fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(),
             "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
         ));
     }
-    if hc.memory_reservation > 0 && hc.memory_reservation < 6 * 1024 * 1024 {
+    if hc.memory_reservation != 0 && hc.memory_reservation < 6 * 1024 * 1024 {
         return Err(ContainerError::Invalid(
             "Minimum memory reservation allowed is 6MB".into(),
         ));
@@ -349,6 +350,17 @@ pub(crate) fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(),
         return Err(ContainerError::Invalid(format!(
             "Invalid value {}, range for oom score adj is [-1000, 1000]",
             hc.oom_score_adj
+        )));
+    }
+    if hc.shm_size < 0 {
+        return Err(ContainerError::Invalid(
+            "SHM size can not be less than 0".into(),
+        ));
+    }
+    if hc.cpu_shares < 0 {
+        return Err(ContainerError::Invalid(format!(
+            "invalid CPU shares: {}: it must not be negative",
+            hc.cpu_shares
         )));
     }
     if hc.nano_cpus != 0 && (hc.cpu_period != 0 || hc.cpu_quota != 0) {

@@ -344,7 +344,19 @@ pub fn write_spec(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
     let json = serde_json::to_vec(spec)?;
     let target = bundle.join("config.json");
     let tmp = bundle.join(format!(".config.json.{}.tmp", std::process::id()));
-    let written = fs::write(&tmp, &json).and_then(|_| fs::rename(&tmp, &target));
+    // The spec holds the container's environment: root's only.
+    let written = {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = fs::remove_file(&tmp);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&json))
+            .and_then(|_| fs::rename(&tmp, &target))
+    };
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(io_err("writing", &target)(e));
