@@ -1,6 +1,7 @@
 //! What a start writes before the shim takes over: the rootfs mount, the /etc files, the
 //! network namespace, the OCI spec and the shim's config.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use berth_image::Digest;
@@ -57,9 +58,7 @@ impl ContainerService {
             c.config.tty,
         );
         let hc = &c.host_config;
-        let host_files = self
-            .write_etc_files(c)
-            .map_err(|e| format!("writing /etc files: {e}"))?;
+        let mut settings = None;
         let network = match hc.network_mode.as_str() {
             "host" => NamespaceMode::Host,
             m if m.starts_with("container:") => {
@@ -85,9 +84,15 @@ impl ContainerService {
                 let ns = self.paths.netns_path(&c.id);
                 let _ = berth_network::netns::remove(&ns);
                 self.spares.netns.take(&ns).map_err(|e| e.to_string())?;
+                if !c.endpoints.is_empty() {
+                    settings = Some(self.attach_networks(c, &ns)?);
+                }
                 NamespaceMode::Path(ns)
             }
         };
+        let host_files = self
+            .write_etc_files(c, settings.as_ref())
+            .map_err(|e| format!("writing /etc files: {e}"))?;
         let security = hc.security_opt.clone().unwrap_or_default();
         let cwd = if c.config.working_dir.is_empty() {
             "/".to_string()
@@ -112,6 +117,7 @@ impl ContainerService {
             additional_gids: gids,
             terminal: c.config.tty,
             hostname,
+            domainname: c.config.domainname.clone(),
             network: network.clone(),
             ipc: if hc.ipc_mode == "host" {
                 NamespaceMode::Host
@@ -235,7 +241,43 @@ impl ContainerService {
         Ok(out)
     }
 
-    fn write_etc_files(&self, c: &Container) -> std::io::Result<Vec<(PathBuf, &'static str)>> {
+    /// Joins the container's namespace to its networks and publishes its ports; the record
+    /// keeps what that gave, so that an exit, or a start that fails later, undoes it.
+    fn attach_networks(
+        &self,
+        c: &Container,
+        netns: &std::path::Path,
+    ) -> Result<berth_network::NetworkSettings, String> {
+        let hc = &c.host_config;
+        let obj = |m: &Option<BTreeMap<String, serde_json::Value>>| {
+            m.as_ref().map(|m| serde_json::Map::from_iter(m.clone()))
+        };
+        let ports = berth_network::ports::requests(
+            obj(&hc.port_bindings).as_ref(),
+            obj(&c.config.exposed_ports).as_ref(),
+            hc.publish_all_ports,
+        )
+        .map_err(|e| e.to_string())?;
+        let names = [c.bare_name().to_string(), c.short_id().to_string()];
+        let settings = self
+            .network
+            .attach(&c.id, netns, &c.endpoints, &names, &ports)
+            .map_err(|e| {
+                format!(
+                    "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                    c.bare_name(),
+                    c.id
+                )
+            })?;
+        self.update(&c.id, |r| r.network_settings = Some(settings.clone()));
+        Ok(settings)
+    }
+
+    fn write_etc_files(
+        &self,
+        c: &Container,
+        settings: Option<&berth_network::NetworkSettings>,
+    ) -> std::io::Result<Vec<(PathBuf, &'static str)>> {
         let hc = &c.host_config;
         let host_net = hc.network_mode == "host";
         let hostname_path = self.paths.hostname_path(&c.id);
@@ -249,19 +291,38 @@ impl ContainerService {
             c.config.hostname.clone()
         };
         std::fs::write(&hostname_path, rootfs::hostname_file(&hostname))?;
+        // `host-gateway` is the default bridge's gateway: the host as containers reach it.
+        let host_gateway = || {
+            self.network
+                .get("bridge")
+                .ok()
+                .and_then(|n| n.gateway)
+                .map(|g| g.to_string())
+                .unwrap_or_default()
+        };
         let extra: Vec<(String, String)> = hc
             .extra_hosts
             .iter()
             .flatten()
             .filter_map(|e| {
-                e.split_once(':')
-                    .map(|(h, ip)| (h.to_string(), ip.to_string()))
+                let (h, ip) = e.split_once('=').or_else(|| e.split_once(':'))?;
+                let ip = ip.trim_start_matches('[').trim_end_matches(']');
+                let ip = if ip == "host-gateway" { host_gateway() } else { ip.to_string() };
+                Some((h.to_string(), ip))
             })
             .collect();
+        let own_ip = settings
+            .and_then(|s| c.endpoints.first().and_then(|(n, _)| s.endpoints.get(n)))
+            .map(|e| e.ip.to_string());
+        let own_name = if c.config.domainname.is_empty() {
+            hostname.clone()
+        } else {
+            format!("{hostname}.{} {hostname}", c.config.domainname)
+        };
         let hosts = if host_net {
             std::fs::read_to_string("/etc/hosts").unwrap_or_default()
         } else {
-            rootfs::hosts_file(None, &extra)
+            rootfs::hosts_file(own_ip.as_deref().map(|ip| (ip, own_name.as_str())), &extra)
         };
         std::fs::write(&hosts_path, hosts)?;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();

@@ -43,6 +43,19 @@ impl From<berth_volume::VolumeError> for ContainerError {
     }
 }
 
+impl From<berth_network::NetworkError> for ContainerError {
+    fn from(e: berth_network::NetworkError) -> Self {
+        use berth_network::NetworkError as N;
+        match e {
+            N::Invalid(m) => ContainerError::Invalid(m),
+            e @ N::NotFound(_) => ContainerError::NotFound(e.to_string()),
+            N::Conflict(m) | N::Forbidden(m) => ContainerError::Conflict(m),
+            N::Unavailable(m) => ContainerError::Start(m),
+            N::Io { context, source } => ContainerError::Io { context, source },
+        }
+    }
+}
+
 impl ContainerError {
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ContainerError {
         let context = context.into();

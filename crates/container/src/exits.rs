@@ -68,6 +68,7 @@ impl ContainerService {
         let record_exit = |c: &mut crate::record::Container| {
             c.state
                 .set_exited(exit.exit_code, exit.oom_killed, error, finished);
+            c.network_settings = None;
             if !c.host_config.auto_remove
                 && state::should_restart(
                     &c.host_config.restart_policy,
@@ -200,6 +201,9 @@ impl ContainerService {
                 .await;
             if state.is_ok() || matches!(state, Err(ShimError::Timeout(_))) {
                 tracing::info!(id = %c.short_id(), "reconnected to running container");
+                if let Some(s) = &c.network_settings {
+                    self.network.readopt(&id, s);
+                }
                 let svc = self.clone();
                 tokio::spawn(async move { svc.monitor(id, shim, Instant::now()).await });
                 continue;
@@ -257,6 +261,7 @@ impl ContainerService {
 
     /// [`Self::clear_run`] but the rootfs, which stays mounted (for a removal to detach).
     pub(crate) fn clear_run_state(&self, id: &str) {
+        self.network.detach_all(id);
         let _ = std::fs::remove_dir_all(self.paths.state_dir(id));
         let _ = std::fs::remove_file(self.paths.shim_socket(id));
         let _ = std::fs::remove_file(self.paths.console_socket(id));

@@ -40,6 +40,13 @@ pub struct Container {
     /// Its volumes, binds and tmpfs mounts, resolved at create.
     #[serde(default)]
     pub mount_points: Vec<berth_volume::MountPoint>,
+    /// The networks it joins at each start, the first its `NetworkMode`'s, with what it asks
+    /// of each (empty for host, none and container: modes).
+    #[serde(default)]
+    pub endpoints: Vec<(String, berth_network::EndpointRequest)>,
+    /// What networking gave this run of it; `None` while it is not running.
+    #[serde(default)]
+    pub network_settings: Option<berth_network::NetworkSettings>,
 }
 
 impl Container {
@@ -330,6 +337,8 @@ mod tests {
             has_been_started: false,
             runtime: "builtin".into(),
             mount_points: Vec::new(),
+            endpoints: Vec::new(),
+            network_settings: None,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct ContainerService {
     pub(crate) spares: Arc<Spares>,
     /// The volumes containers mount.
     pub(crate) volumes: Arc<VolumeStore>,
+    /// The networks containers join.
+    pub(crate) network: Arc<berth_network::NetworkService>,
     events: Arc<EventLog>,
 }
 
@@ -44,6 +46,7 @@ impl ContainerService {
         runtimes: Runtimes,
         exe: PathBuf,
         volumes: Arc<VolumeStore>,
+        network: Arc<berth_network::NetworkService>,
         events: Arc<EventLog>,
     ) -> Result<Arc<Self>, ContainerError> {
         std::fs::create_dir_all(&paths.run)
@@ -65,6 +68,7 @@ impl ContainerService {
         let spares = Arc::new(Spares::new(&exe, &paths));
         Ok(Arc::new(ContainerService {
             volumes,
+            network,
             paths,
             spares,
             images,
@@ -92,6 +96,10 @@ impl ContainerService {
     /// The runtimes containers can be created with.
     pub fn runtimes(&self) -> &Runtimes {
         &self.runtimes
+    }
+
+    pub fn network(&self) -> &Arc<berth_network::NetworkService> {
+        &self.network
     }
 
     pub fn volumes(&self) -> &Arc<VolumeStore> {

@@ -37,6 +37,8 @@ const CONFIG_HONOURED: &[&str] = &[
     "StopTimeout",
     "Shell",
     "Volumes",
+    "Domainname",
+    "MacAddress",
 ];
 
 /// The same for `HostConfig`.
@@ -62,6 +64,10 @@ const HOST_CONFIG_HONOURED: &[&str] = &[
     "ReadonlyRootfs",
     "ShmSize",
     "Runtime",
+    "PortBindings",
+    "PublishAllPorts",
+    // host-gateway is the default bridge's gateway.
+    "ExtraHosts",
     // The service checks the driver and its options (json-file, local, none).
     "LogConfig",
     "CpuPeriod",
@@ -86,13 +92,9 @@ const HOST_CONFIG_HONOURED: &[&str] = &[
 /// unless zero.
 const REFUSED: &[(&str, &str)] = &[
     // Config
-    ("Domainname", "--domainname"),
     ("Healthcheck", "--health-cmd"),
     ("NetworkDisabled", "--network-disabled"),
-    ("MacAddress", "--mac-address"),
     // HostConfig: networking
-    ("PortBindings", "-p"),
-    ("PublishAllPorts", "-P"),
     ("Links", "--link"),
     // HostConfig: resources
     ("BlkioWeight", "--blkio-weight"),
@@ -204,7 +206,6 @@ fn check_field(honoured: &[&str], path: &str, key: &str, v: &Value) -> Result<()
             )),
         },
         "SecurityOpt" => check_security_opts(v).map_err(|e| named(path, e)),
-        "ExtraHosts" => check_extra_hosts(v).map_err(|e| named(path, e)),
         _ => match REFUSED.iter().find(|(k, _)| *k == key) {
             Some((_, flag)) if !is_zero(v) => Err(refused(path, flag)),
             Some(_) => Ok(()),
@@ -246,25 +247,23 @@ fn check_security_opts(v: &Value) -> Result<(), Unsupported> {
     Ok(())
 }
 
-/// `host-gateway` needs the bridge's gateway, which berth has not made yet.
-fn check_extra_hosts(v: &Value) -> Result<(), Unsupported> {
-    for h in v.as_array().into_iter().flatten() {
-        if h.as_str().is_some_and(|h| h.ends_with("host-gateway")) {
-            return Err(Unsupported(
-                "--add-host with host-gateway is not supported yet by berth".into(),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Per-network endpoint settings (aliases, addresses, links) need user networks: refused
-/// unless every field of every entry is zero.
+/// Per-network endpoint settings: aliases, an IPv4 address and a MAC address are berth's;
+/// links, IPv6 and link-local addresses, driver options are refused unless unset (as are the
+/// fields an answer fills in, which a request has no business setting).
 fn check_networking(v: &Value) -> Result<(), Unsupported> {
     let endpoints = v.get("EndpointsConfig").and_then(Value::as_object);
     for (net, settings) in endpoints.into_iter().flatten() {
         for (k, val) in settings.as_object().into_iter().flatten() {
-            if !is_unset(val) {
+            let honoured = match k.as_str() {
+                "Aliases" | "MacAddress" => true,
+                "IPAMConfig" => val
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .all(|(f, x)| f == "IPv4Address" || is_unset(x)),
+                _ => false,
+            };
+            if !honoured && !is_unset(val) {
                 return Err(Unsupported(format!(
                     "NetworkingConfig.EndpointsConfig.{net}.{k} is not supported yet by berth"
                 )));

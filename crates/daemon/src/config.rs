@@ -42,6 +42,24 @@ pub struct Config {
     /// Group for the unix socket: its members may use the API (default: root only)
     #[arg(short = 'G', long = "group")]
     pub group: Option<String>,
+    /// The default bridge's device ("none": no default bridge)
+    #[arg(short = 'b', long = "bridge", default_value = "berth0")]
+    pub bridge: String,
+    /// The default bridge's address and subnet (e.g. 172.17.0.1/16)
+    #[arg(long = "bip")]
+    pub bip: Option<String>,
+    /// Default address pools for new networks (base=172.30.0.0/16,size=24)
+    #[arg(long = "default-address-pool")]
+    pub default_address_pool: Vec<String>,
+    /// Keep the firewall rules networks need
+    #[arg(long = "iptables", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub iptables: bool,
+    /// Turn on IPv4 forwarding
+    #[arg(long = "ip-forward", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub ip_forward: bool,
+    /// Proxy published ports on loopback in userland (berth routes them in the kernel)
+    #[arg(long = "userland-proxy", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub userland_proxy: bool,
 }
 
 impl Config {
@@ -90,6 +108,49 @@ impl Config {
         Ok(berth_container::Runtimes {
             default: self.default_runtime.clone(),
             known,
+        })
+    }
+
+    /// The network service's settings from the flags.
+    pub fn network(&self) -> Result<berth_network::NetworkConfig> {
+        use berth_network::ipam::Subnet;
+        if self.userland_proxy {
+            bail!("--userland-proxy=true is not supported yet: berth routes published ports, loopback included, in the kernel");
+        }
+        let mut pools = Vec::new();
+        for spec in &self.default_address_pool {
+            let mut base: Option<Subnet> = None;
+            let mut size: Option<u8> = None;
+            for kv in spec.split(',') {
+                match kv.split_once('=') {
+                    Some(("base", v)) => base = Some(v.parse().map_err(|e| anyhow::anyhow!("--default-address-pool: {e}"))?),
+                    Some(("size", v)) => size = Some(v.parse().map_err(|_| anyhow::anyhow!("--default-address-pool: invalid size {v:?}"))?),
+                    _ => bail!("--default-address-pool {spec:?}: use base=CIDR,size=N"),
+                }
+            }
+            let (Some(base), Some(size)) = (base, size) else {
+                bail!("--default-address-pool {spec:?}: use base=CIDR,size=N");
+            };
+            if size < base.prefix || size > 30 {
+                bail!("--default-address-pool {spec:?}: size must be between the base's prefix and 30");
+            }
+            let count = 1u64 << (size - base.prefix);
+            let step = 1u64 << (32 - size);
+            for i in 0..count.min(65536) {
+                let ip = u32::from(base.base) as u64 + i * step;
+                pools.push(Subnet::new(std::net::Ipv4Addr::from(ip as u32), size));
+            }
+        }
+        if pools.is_empty() {
+            pools = berth_network::ipam::default_pools();
+        }
+        Ok(berth_network::NetworkConfig {
+            data_dir: self.data_root.join("network"),
+            bridge: self.bridge.clone(),
+            bip: self.bip.clone(),
+            pools,
+            iptables: self.iptables,
+            ip_forward: self.ip_forward,
         })
     }
 

@@ -77,6 +77,13 @@ async fn run(cfg: Config) -> Result<()> {
     let host = host::gather(&cfg);
     let runtimes = cfg.runtimes()?;
     let events = Arc::new(berth_container::events::EventLog::default());
+    let network = Arc::new(
+        berth_network::NetworkService::open(
+            cfg.network()?,
+            Some(Box::new(berth_network::firewall::Iptables)),
+        )
+        .context("setting up networking")?,
+    );
     let volumes = Arc::new(
         berth_volume::VolumeStore::open(&cfg.data_root.join("volumes"))
             .context("opening the volume store")?,
@@ -93,6 +100,7 @@ async fn run(cfg: Config) -> Result<()> {
         runtimes,
         std::env::current_exe().context("finding berthd's own executable")?,
         volumes,
+        network,
         events.clone(),
     )
     .context("opening the container store")?;

@@ -1,7 +1,20 @@
 //! Networks: IPAM, the default bridge and user-defined bridges with a veth pair per container,
-//! NAT and port publishing through iptables, and DNS by container name on user networks.
+//! NAT and port publishing through iptables, and the /etc files a container's network needs.
 //!
-//! So far: the network namespace a container gets (loopback up), made and kept by berthd so
-//! that it outlives daemon restarts. Bridges, IPAM, NAT and DNS are not implemented yet.
+//! The container service reaches it through [`NetworkService::attach`] (at each start: the
+//! container's namespace gets its endpoints, the result is its [`NetworkSettings`]) and
+//! [`NetworkService::detach`] (at its exit).
 
+pub mod bridge;
+pub mod error;
+pub mod firewall;
+pub mod ipam;
+pub mod model;
+pub mod netlink;
 pub mod netns;
+pub mod ports;
+pub mod service;
+
+pub use error::NetworkError;
+pub use service::{CreateRequest, NetworkConfig, NetworkService};
+pub use model::{Driver, Endpoint, EndpointRequest, Network, NetworkSettings, PortMapping};

@@ -194,12 +194,12 @@ pub(crate) fn summary(
         "ImageID": c.image,
         "Command": command_line(c),
         "Created": c.created.timestamp(),
-        "Ports": [],
+        "Ports": port_list(c),
         "Labels": c.config.labels,
         "State": c.state.computed_status().as_str(),
         "Status": status_text(&c.state, now),
         "HostConfig": { "NetworkMode": c.host_config.network_mode },
-        "NetworkSettings": { "Networks": {} },
+        "NetworkSettings": { "Networks": networks_json(st, c) },
         "Mounts": mounts_json(c),
     });
     if size {
@@ -277,7 +277,7 @@ pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
         },
         "Mounts": mounts_json(c),
         "Config": c.config,
-        "NetworkSettings": network_settings(),
+        "NetworkSettings": network_settings(st, c),
     });
     if size {
         let rw = berth_image::dir_size(&dir.join("upper"));
@@ -289,15 +289,108 @@ pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
 
 /// Until bridge networking exists a container has loopback only (or the host's network):
 /// the shape is Docker's, the addresses are empty.
-fn network_settings() -> Value {
+/// The container's networks as inspect and `ps` show them: one EndpointSettings per network
+/// it joins, filled in while it runs.
+fn networks_json(st: &SharedState, c: &Container) -> serde_json::Map<String, Value> {
+    let s = c.network_settings.as_ref();
+    let mut out = serde_json::Map::new();
+    let mode = c.host_config.network_mode.as_str();
+    let joined: Vec<(String, berth_network::EndpointRequest)> = if c.endpoints.is_empty() && !mode.starts_with("container:") {
+        vec![(mode.to_string(), Default::default())]
+    } else {
+        c.endpoints.clone()
+    };
+    for (name, req) in &joined {
+        let net = st.containers.network().get(name).ok();
+        let ep = s.and_then(|s| s.endpoints.get(name));
+        let user = net.as_ref().is_some_and(|n| !n.predefined);
+        out.insert(
+            name.clone(),
+            json!({
+                "IPAMConfig": req.ipv4.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                "Links": null,
+                "Aliases": if req.aliases.is_empty() { Value::Null } else { json!(req.aliases) },
+                "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+                "DriverOpts": null,
+                "GwPriority": 0,
+                "NetworkID": net.map(|n| n.id).unwrap_or_default(),
+                "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+                "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+                "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+                "IPPrefixLen": ep.map(|e| e.prefix_len).unwrap_or(0),
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DNSNames": match ep {
+                    Some(e) if user => json!(e.dns_names),
+                    _ => Value::Null,
+                },
+            }),
+        );
+    }
+    out
+}
+
+/// inspect's `NetworkSettings.Ports`: every exposed or published port, with its bindings
+/// while the container runs.
+fn ports_json(c: &Container) -> Value {
+    let mut ports = serde_json::Map::new();
+    let Some(s) = c.network_settings.as_ref() else {
+        return json!({});
+    };
+    for k in c.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+        ports.insert(k.clone(), Value::Null);
+    }
+    for m in &s.ports {
+        let entry = ports.entry(m.container_port.clone()).or_insert(json!([]));
+        if entry.is_null() {
+            *entry = json!([]);
+        }
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": m.host_ip, "HostPort": m.host_port.to_string()}));
+        }
+    }
+    Value::Object(ports)
+}
+
+fn network_settings(st: &SharedState, c: &Container) -> Value {
+    let networks = networks_json(st, c);
+    let s = c.network_settings.as_ref();
+    // The top-level fields are the default bridge's, as dockerd fills them.
+    let bridge = s.and_then(|s| s.endpoints.get("bridge"));
     json!({
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": false,
+        "Bridge": "", "SandboxID": s.map(|_| c.id.clone()).unwrap_or_default(),
+        "SandboxKey": s.map(|s| s.sandbox_key.clone()).unwrap_or_default(),
+        "Ports": ports_json(c), "HairpinMode": false,
         "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": {},
+        "EndpointID": bridge.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": bridge.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": bridge.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": bridge.map(|e| e.prefix_len).unwrap_or(0),
+        "IPv6Gateway": "",
+        "MacAddress": bridge.map(|e| e.mac.clone()).unwrap_or_default(),
+        "Networks": networks,
     })
+}
+
+/// `ps`'s `Ports`: the published ports, and the exposed ones without a binding.
+fn port_list(c: &Container) -> Value {
+    let mut out = Vec::new();
+    let published = c.network_settings.as_ref().map(|s| s.ports.clone()).unwrap_or_default();
+    for m in &published {
+        let (port, proto) = m.container_port.split_once('/').unwrap_or((&m.container_port, "tcp"));
+        out.push(json!({"IP": m.host_ip, "PrivatePort": port.parse::<u16>().unwrap_or(0), "PublicPort": m.host_port, "Type": proto}));
+    }
+    for k in c.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+        if published.iter().any(|m| &m.container_port == k) {
+            continue;
+        }
+        let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+        out.push(json!({"PrivatePort": port.parse::<u16>().unwrap_or(0), "Type": proto}));
+    }
+    Value::Array(out)
 }
 
 fn no_content() -> Response {

@@ -154,6 +154,16 @@ impl ContainerService {
         if body.config.hostname.is_empty() {
             body.config.hostname = id[..12].to_string();
         }
+        let endpoints = endpoints_of(self, &body)?;
+        // Published ports are read now so that a bad one is refused at create.
+        berth_network::ports::requests(
+            body.host_config
+                .port_bindings
+                .as_ref()
+                .map(|m| serde_json::Map::from_iter(m.clone())).as_ref(),
+            None,
+            false,
+        )?;
         let mount_points = self.resolve_mounts(&id, &body)?;
         let undo_mounts = |svc: &Self| svc.volumes.release_all(&id, &mount_points, true);
         let mut recs = self.records.lock().unwrap();
@@ -207,6 +217,8 @@ impl ContainerService {
             has_been_started: false,
             runtime,
             mount_points: mount_points.clone(),
+            endpoints,
+            network_settings: None,
         };
         // An `--rm` container's record is made durable only if the container is still
         // waiting for its start a second later. Once started, an `--rm` container is lost to a
@@ -388,10 +400,76 @@ pub(crate) fn validate_host_config(hc: &crate::config::HostConfig) -> Result<(),
             hc.cgroup_parent
         )));
     }
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "host" | "none" => {}
-        m if m.starts_with("container:") => {}
-        m => return Err(ContainerError::Invalid(format!("network {m} not found"))),
-    }
     Ok(())
+}
+
+/// The networks a container joins and what it asks of each: its `NetworkMode` first (unless
+/// host, none or another container's), then the other networks `EndpointsConfig` names.
+fn endpoints_of(
+    svc: &ContainerService,
+    body: &CreateBody,
+) -> Result<Vec<(String, berth_network::EndpointRequest)>, ContainerError> {
+    let mode = body.host_config.network_mode.as_str();
+    let configs = body
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.get("EndpointsConfig"))
+        .and_then(|e| e.as_object());
+    let request = |v: &serde_json::Value| -> Result<berth_network::EndpointRequest, ContainerError> {
+        let s = |k: &str| v[k].as_str().filter(|x| !x.is_empty()).map(str::to_string);
+        let ipv4 = match v["IPAMConfig"]["IPv4Address"].as_str().filter(|x| !x.is_empty()) {
+            Some(ip) => Some(ip.parse().map_err(|_| {
+                ContainerError::Invalid(format!("invalid IPv4 address: {ip}"))
+            })?),
+            None => None,
+        };
+        let mac = s("MacAddress");
+        if let Some(m) = &mac {
+            if berth_network::ipam::parse_mac(m).is_none() {
+                return Err(ContainerError::Invalid(format!("invalid MAC address: {m}")));
+            }
+        }
+        Ok(berth_network::EndpointRequest {
+            aliases: v["Aliases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect(),
+            ipv4,
+            mac,
+            links: Vec::new(),
+        })
+    };
+    let mut out: Vec<(String, berth_network::EndpointRequest)> = Vec::new();
+    let joins = !matches!(mode, "host" | "none") && !mode.starts_with("container:");
+    if joins {
+        let first = if mode == "default" { "bridge" } else { mode };
+        let net = svc.network.get(first)?;
+        let cfg = configs.and_then(|c| c.get(mode).or_else(|| c.get(&net.name)).or_else(|| c.get(&net.id)));
+        let mut req = cfg.map(request).transpose()?.unwrap_or_default();
+        // The old top-level Config.MacAddress is the first network's.
+        if req.mac.is_none() {
+            req.mac = body.config.mac_address.clone().filter(|m| !m.is_empty());
+        }
+        if net.predefined && !req.aliases.is_empty() {
+            return Err(ContainerError::Invalid(
+                "network-scoped aliases are only supported for user-defined networks".into(),
+            ));
+        }
+        out.push((net.name.clone(), req));
+    }
+    for (name, v) in configs.into_iter().flatten() {
+        let net = svc.network.get(name)?;
+        if out.iter().any(|(n, _)| *n == net.name) || name == "default" || name == mode {
+            continue;
+        }
+        if !joins {
+            return Err(ContainerError::Invalid(format!(
+                "container cannot be connected to network {name} in network mode {mode}"
+            )));
+        }
+        out.push((net.name.clone(), request(v)?));
+    }
+    Ok(out)
 }

@@ -162,6 +162,7 @@ impl ContainerService {
         self.clear_run(id);
         if let Some(c) = self.update(id, |c| {
             c.state.set_exited(code, false, &full, Utc::now());
+            c.network_settings = None;
             c.state.started_at = state::ZERO_TIME.into();
         }) {
             self.emit(&c, "die", &[("exitCode", code.to_string())]);

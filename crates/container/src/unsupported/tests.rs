@@ -222,11 +222,19 @@ fn values_berth_has_pass_and_others_are_named() {
     // A HostConfig field at the top is not a Config field: not taken as honoured.
     let top = check_create(&json!({"Runtime": "runc"})).unwrap_err().0;
     assert!(top.contains("Runtime"), "{top}");
+    check_create(&json!({"NetworkingConfig": {"EndpointsConfig": {
+        "front": {"Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.0.0.5", "IPv6Address": ""}}}}}))
+    .unwrap();
     let net = check_create(&json!({"NetworkingConfig": {"EndpointsConfig": {
-        "front": {"Aliases": ["web"]}}}}))
+        "front": {"Links": ["db:db"]}}}}))
     .unwrap_err()
     .0;
-    assert!(net.contains("EndpointsConfig.front.Aliases"), "{net}");
+    assert!(net.contains("EndpointsConfig.front.Links"), "{net}");
+    let v6 = check_create(&json!({"NetworkingConfig": {"EndpointsConfig": {
+        "front": {"IPAMConfig": {"IPv6Address": "fd00::5"}}}}}))
+    .unwrap_err()
+    .0;
+    assert!(v6.contains("IPAMConfig"), "{v6}");
 }
 
 #[test]

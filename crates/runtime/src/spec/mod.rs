@@ -64,6 +64,8 @@ pub struct SpecOptions {
     /// `-t`.
     pub terminal: bool,
     pub hostname: String,
+    /// `--domainname`: the NIS domain of the container's UTS namespace.
+    pub domainname: String,
     pub network: NamespaceMode,
     pub ipc: NamespaceMode,
     pub pid: NamespaceMode,
@@ -106,6 +108,7 @@ impl Default for SpecOptions {
             additional_gids: Vec::new(),
             terminal: false,
             hostname: String::new(),
+            domainname: String::new(),
             network: NamespaceMode::New,
             ipc: NamespaceMode::New,
             pid: NamespaceMode::New,
@@ -328,7 +331,7 @@ fn build_spec_on(opts: &SpecOptions, host: &Host) -> Result<Spec, SpecError> {
         .set_mounts(Some(mounts::mounts(opts)))
         .set_process(Some(process))
         .set_hostname((!opts.uts_host && !opts.hostname.is_empty()).then(|| opts.hostname.clone()))
-        .set_domainname(None)
+        .set_domainname((!opts.domainname.is_empty() && !opts.uts_host).then(|| opts.domainname.clone()))
         .set_hooks(None)
         .set_annotations(None)
         .set_linux(Some(linux));
