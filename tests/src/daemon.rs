@@ -39,6 +39,9 @@ pub struct Daemon {
     root: tempfile::TempDir,
     child: Option<Child>,
     extra_args: Vec<String>,
+    /// This daemon's default bridge and its subnet: its own, so that tests run side by side.
+    bridge: String,
+    bip: String,
 }
 
 impl Daemon {
@@ -47,10 +50,13 @@ impl Daemon {
     }
 
     pub fn start_with(args: &[&str]) -> Daemon {
+        let (bridge, bip) = crate::net::test_bridge();
         let mut d = Daemon {
             root: tempfile::tempdir().unwrap(),
             child: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            bridge,
+            bip,
         };
         std::fs::create_dir_all(d.config_dir()).unwrap();
         d.spawn();
@@ -79,6 +85,15 @@ impl Daemon {
         let dir = self.root.path().file_name().unwrap().to_string_lossy();
         format!("/berth-test-{}", dir.trim_start_matches('.'))
     }
+    /// This daemon's default bridge device.
+    pub fn bridge(&self) -> &str {
+        &self.bridge
+    }
+    /// Its `--bip` (gateway/prefix).
+    pub fn bip(&self) -> &str {
+        &self.bip
+    }
+
     /// A path in this test's scratch directory.
     pub fn root_path(&self, name: &str) -> PathBuf {
         self.root.path().join(name)
@@ -98,6 +113,12 @@ impl Daemon {
             .arg(self.host())
             .arg("--cgroup-parent")
             .arg(self.cgroup_parent());
+        if !self.extra_args.iter().any(|a| a == "--bridge" || a == "-b") {
+            cmd.arg("--bridge").arg(&self.bridge);
+            if !self.extra_args.iter().any(|a| a == "--bip") {
+                cmd.arg("--bip").arg(&self.bip);
+            }
+        }
         cmd.args(&self.extra_args);
         cmd
     }
@@ -266,6 +287,7 @@ impl Daemon {
         }
         crate::unmount_under(self.root.path());
         crate::remove_cgroups(&self.cgroup_parent());
+        crate::net::remove_daemon_networks(&self.bridge, &self.data_root());
     }
 }
 

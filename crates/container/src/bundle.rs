@@ -307,7 +307,11 @@ impl ContainerService {
             .filter_map(|e| {
                 let (h, ip) = e.split_once('=').or_else(|| e.split_once(':'))?;
                 let ip = ip.trim_start_matches('[').trim_end_matches(']');
-                let ip = if ip == "host-gateway" { host_gateway() } else { ip.to_string() };
+                let ip = if ip == "host-gateway" {
+                    host_gateway()
+                } else {
+                    ip.to_string()
+                };
                 Some((h.to_string(), ip))
             })
             .collect();

@@ -123,8 +123,17 @@ impl Config {
             let mut size: Option<u8> = None;
             for kv in spec.split(',') {
                 match kv.split_once('=') {
-                    Some(("base", v)) => base = Some(v.parse().map_err(|e| anyhow::anyhow!("--default-address-pool: {e}"))?),
-                    Some(("size", v)) => size = Some(v.parse().map_err(|_| anyhow::anyhow!("--default-address-pool: invalid size {v:?}"))?),
+                    Some(("base", v)) => {
+                        base = Some(
+                            v.parse()
+                                .map_err(|e| anyhow::anyhow!("--default-address-pool: {e}"))?,
+                        )
+                    }
+                    Some(("size", v)) => {
+                        size = Some(v.parse().map_err(|_| {
+                            anyhow::anyhow!("--default-address-pool: invalid size {v:?}")
+                        })?)
+                    }
                     _ => bail!("--default-address-pool {spec:?}: use base=CIDR,size=N"),
                 }
             }

@@ -155,6 +155,10 @@ async fn run(cfg: Config) -> Result<()> {
         _ = deadline => tracing::info!("requests still open at shutdown were cut"),
     }
     service.shutdown();
+    // With nothing running, berth's bridges and firewall rules go; running containers keep
+    // theirs (they outlive berthd, and it picks them up again at its next start).
+    let running = service.list().iter().any(|c| c.state.running);
+    service.network().shutdown(running);
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("berthd stopped");
     Ok(())

@@ -50,7 +50,11 @@ impl Firewall for Iptables {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;
-        child.stdin.take().expect("piped").write_all(input.as_bytes())?;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(input.as_bytes())?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
             return Err(io::Error::other(format!(
@@ -133,8 +137,16 @@ impl Chains {
         vec![
             ("filter", "FORWARD", v(&["-j", &self.forward])),
             ("filter", "FORWARD", v(&["-j", &self.user])),
-            ("nat", "PREROUTING", v(&["-m", "addrtype", "--dst-type", "LOCAL", "-j", &self.ports])),
-            ("nat", "OUTPUT", v(&["-m", "addrtype", "--dst-type", "LOCAL", "-j", &self.ports])),
+            (
+                "nat",
+                "PREROUTING",
+                v(&["-m", "addrtype", "--dst-type", "LOCAL", "-j", &self.ports]),
+            ),
+            (
+                "nat",
+                "OUTPUT",
+                v(&["-m", "addrtype", "--dst-type", "LOCAL", "-j", &self.ports]),
+            ),
             ("nat", "POSTROUTING", v(&["-j", &self.postrouting])),
         ]
     }
@@ -166,25 +178,65 @@ pub fn network_rules(
     let sub = subnet.to_string();
     let mut r = vec![
         // Other berth networks drop what comes from this one; this one what others send.
-        ("filter", c.isolate.clone(), v(&["-o", bridge, "-j", "DROP"])),
-        ("filter", c.forward.clone(), v(&["-i", bridge, "!", "-o", bridge, "-j", &c.isolate])),
         (
             "filter",
-            c.forward.clone(),
-            v(&["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]),
+            c.isolate.clone(),
+            v(&["-o", bridge, "-j", "DROP"]),
         ),
-        ("filter", c.forward.clone(), v(&["-o", bridge, "-j", &c.ports])),
         (
             "filter",
             c.forward.clone(),
-            v(&["-i", bridge, "-o", bridge, "-j", if icc { "ACCEPT" } else { "DROP" }]),
+            v(&["-i", bridge, "!", "-o", bridge, "-j", &c.isolate]),
+        ),
+        (
+            "filter",
+            c.forward.clone(),
+            v(&[
+                "-o",
+                bridge,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "RELATED,ESTABLISHED",
+                "-j",
+                "ACCEPT",
+            ]),
+        ),
+        (
+            "filter",
+            c.forward.clone(),
+            v(&["-o", bridge, "-j", &c.ports]),
+        ),
+        (
+            "filter",
+            c.forward.clone(),
+            v(&[
+                "-i",
+                bridge,
+                "-o",
+                bridge,
+                "-j",
+                if icc { "ACCEPT" } else { "DROP" },
+            ]),
         ),
     ];
     if internal {
-        r.push(("filter", c.forward.clone(), v(&["-i", bridge, "!", "-o", bridge, "-j", "DROP"])));
-        r.push(("filter", c.forward.clone(), v(&["!", "-i", bridge, "-o", bridge, "-j", "DROP"])));
+        r.push((
+            "filter",
+            c.forward.clone(),
+            v(&["-i", bridge, "!", "-o", bridge, "-j", "DROP"]),
+        ));
+        r.push((
+            "filter",
+            c.forward.clone(),
+            v(&["!", "-i", bridge, "-o", bridge, "-j", "DROP"]),
+        ));
     } else {
-        r.push(("filter", c.forward.clone(), v(&["-i", bridge, "!", "-o", bridge, "-j", "ACCEPT"])));
+        r.push((
+            "filter",
+            c.forward.clone(),
+            v(&["-i", bridge, "!", "-o", bridge, "-j", "ACCEPT"]),
+        ));
         r.push((
             "nat",
             c.postrouting.clone(),
@@ -194,7 +246,16 @@ pub fn network_rules(
         r.push((
             "nat",
             c.postrouting.clone(),
-            v(&["-o", bridge, "-m", "addrtype", "--src-type", "LOCAL", "-j", "MASQUERADE"]),
+            v(&[
+                "-o",
+                bridge,
+                "-m",
+                "addrtype",
+                "--src-type",
+                "LOCAL",
+                "-j",
+                "MASQUERADE",
+            ]),
         ));
     }
     r
@@ -245,7 +306,10 @@ pub fn port_rules(c: &Chains, p: &PortRule) -> Vec<(&'static str, String, Vec<St
         "-j".into(),
         "ACCEPT".into(),
     ];
-    vec![("nat", c.ports.clone(), dnat), ("filter", c.ports.clone(), accept)]
+    vec![
+        ("nat", c.ports.clone(), dnat),
+        ("filter", c.ports.clone(), accept),
+    ]
 }
 
 /// `iptables-restore` input appending (`-A`) or deleting (`-D`) rules.
@@ -303,7 +367,10 @@ pub fn reset_chains(fw: &dyn Firewall, c: &Chains) -> io::Result<()> {
     fw.restore(&format!("*filter\n-A {} -j RETURN\nCOMMIT\n", c.user))?;
     for (table, chain, rule) in c.jumps() {
         if !fw.exists(table, chain, &rule) {
-            fw.restore(&format!("*{table}\n-I {chain} 1 {}\nCOMMIT\n", quote(&rule)))?;
+            fw.restore(&format!(
+                "*{table}\n-I {chain} 1 {}\nCOMMIT\n",
+                quote(&rule)
+            ))?;
         }
     }
     Ok(())
@@ -352,10 +419,16 @@ mod tests {
         assert_eq!(Chains::prefix_for("bt0001"), "BERTH-bt0001");
         let net = network_rules(&c, "berth0", &"172.17.0.0/16".parse().unwrap(), false, true);
         let text = restore_input("-A", &net);
-        assert!(text.starts_with("*filter\n-A BERTH-ISOLATION -o berth0 -j DROP\n"), "{text}");
+        assert!(
+            text.starts_with("*filter\n-A BERTH-ISOLATION -o berth0 -j DROP\n"),
+            "{text}"
+        );
         assert!(text.contains("-A BERTH-POSTROUTING -s 172.17.0.0/16 ! -o berth0 -j MASQUERADE\n"));
         assert!(text.contains("-A BERTH-FORWARD -i berth0 -o berth0 -j ACCEPT\n"));
-        let internal = restore_input("-A", &network_rules(&c, "br-x", &"10.0.0.0/24".parse().unwrap(), true, false));
+        let internal = restore_input(
+            "-A",
+            &network_rules(&c, "br-x", &"10.0.0.0/24".parse().unwrap(), true, false),
+        );
         assert!(!internal.contains("MASQUERADE") && internal.contains("-i br-x -o br-x -j DROP"));
         let p = PortRule {
             proto: "tcp".into(),

@@ -274,14 +274,24 @@ mod tests {
         a.reserve(Ipv4Addr::new(10, 0, 0, 4)).unwrap();
         assert_eq!(a.allocate().unwrap(), Ipv4Addr::new(10, 0, 0, 3));
         assert_eq!(a.allocate().unwrap(), Ipv4Addr::new(10, 0, 0, 5));
-        assert_eq!(a.reserve(Ipv4Addr::new(10, 0, 0, 5)), Err(IpamError::InUse(Ipv4Addr::new(10, 0, 0, 5))));
-        assert!(matches!(a.reserve(Ipv4Addr::new(10, 0, 1, 5)), Err(IpamError::Outside { .. })));
+        assert_eq!(
+            a.reserve(Ipv4Addr::new(10, 0, 0, 5)),
+            Err(IpamError::InUse(Ipv4Addr::new(10, 0, 0, 5)))
+        );
+        assert!(matches!(
+            a.reserve(Ipv4Addr::new(10, 0, 1, 5)),
+            Err(IpamError::Outside { .. })
+        ));
         assert_eq!(a.allocate().unwrap(), Ipv4Addr::new(10, 0, 0, 6));
         assert!(matches!(a.allocate(), Err(IpamError::Exhausted(_))));
         a.release(Ipv4Addr::new(10, 0, 0, 3));
         assert_eq!(a.allocate().unwrap(), Ipv4Addr::new(10, 0, 0, 3));
         // An --ip-range narrows what is handed out on its own.
-        let mut r = Allocator::new(s("10.1.0.0/16"), Some(s("10.1.5.0/24")), Ipv4Addr::new(10, 1, 0, 1));
+        let mut r = Allocator::new(
+            s("10.1.0.0/16"),
+            Some(s("10.1.5.0/24")),
+            Ipv4Addr::new(10, 1, 0, 1),
+        );
         assert_eq!(r.allocate().unwrap(), Ipv4Addr::new(10, 1, 5, 0));
     }
 

@@ -16,5 +16,5 @@ pub mod ports;
 pub mod service;
 
 pub use error::NetworkError;
-pub use service::{CreateRequest, NetworkConfig, NetworkService};
 pub use model::{Driver, Endpoint, EndpointRequest, Network, NetworkSettings, PortMapping};
+pub use service::{CreateRequest, NetworkConfig, NetworkService};

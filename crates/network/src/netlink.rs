@@ -33,9 +33,12 @@ pub struct Netlink {
     seq: u32,
 }
 
+/// The kernel's answer as an error that keeps its errno (callers tell `EEXIST` and `ENODEV`
+/// apart), its context logged for the record.
 fn nl_err(code: i32, what: &str) -> io::Error {
     let e = io::Error::from_raw_os_error(-code);
-    io::Error::new(e.kind(), format!("{what}: {e}"))
+    tracing::debug!(what, error = %e, "netlink request refused");
+    e
 }
 
 impl Netlink {
@@ -80,7 +83,9 @@ impl Netlink {
             let mut offset = 0;
             while offset < n {
                 let packet = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[offset..n])
-                    .map_err(|e| io::Error::other(format!("{what}: bad netlink answer: {e}")))?;
+                    .map_err(|e| {
+                    io::Error::other(format!("{what}: bad netlink answer: {e}"))
+                })?;
                 let len = packet.header.length as usize;
                 if packet.header.sequence_number == self.seq {
                     match packet.payload {
@@ -107,7 +112,11 @@ impl Netlink {
     pub fn link_index(&mut self, name: &str) -> io::Result<Option<u32>> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
-        match self.request(RouteNetlinkMessage::GetLink(m), 0, &format!("finding {name}")) {
+        match self.request(
+            RouteNetlinkMessage::GetLink(m),
+            0,
+            &format!("finding {name}"),
+        ) {
             Ok(Some(RouteNetlinkMessage::NewLink(l))) => Ok(Some(l.header.index)),
             Ok(_) => Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
@@ -123,7 +132,9 @@ impl Netlink {
             m.attributes.push(LinkAttribute::Mtu(mtu));
         }
         m.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
         self.request(
             RouteNetlinkMessage::NewLink(m),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
@@ -153,7 +164,8 @@ impl Netlink {
         let mut m = LinkMessage::default();
         m.header.flags |= LinkFlags::Up;
         m.header.change_mask |= LinkFlags::Up;
-        m.attributes.push(LinkAttribute::IfName(host_name.to_string()));
+        m.attributes
+            .push(LinkAttribute::IfName(host_name.to_string()));
         m.attributes.push(LinkAttribute::Controller(master));
         if let Some(mtu) = mtu {
             m.attributes.push(LinkAttribute::Mtu(mtu));
@@ -177,7 +189,11 @@ impl Netlink {
         m.header.index = index;
         m.header.flags |= LinkFlags::Up;
         m.header.change_mask |= LinkFlags::Up;
-        self.request(RouteNetlinkMessage::SetLink(m), NLM_F_ACK, "setting a link up")?;
+        self.request(
+            RouteNetlinkMessage::SetLink(m),
+            NLM_F_ACK,
+            "setting a link up",
+        )?;
         Ok(())
     }
 

@@ -33,11 +33,10 @@ fn port_key(key: &str) -> Result<(u16, String), NetworkError> {
     if !matches!(proto, "tcp" | "udp" | "sctp") {
         return Err(NetworkError::Invalid(format!("invalid proto: {proto}")));
     }
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| NetworkError::Invalid(format!("invalid port specification: \"{key}\"")))?;
+    let port: u16 =
+        port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+            NetworkError::Invalid(format!("invalid port specification: \"{key}\""))
+        })?;
     Ok((port, proto.to_string()))
 }
 
@@ -89,7 +88,10 @@ pub fn requests(
     if publish_all {
         for key in exposed.into_iter().flatten().map(|(k, _)| k) {
             let (port, proto) = port_key(key)?;
-            if !out.iter().any(|r| r.container_port == port && r.proto == proto) {
+            if !out
+                .iter()
+                .any(|r| r.container_port == port && r.proto == proto)
+            {
                 out.push(PortRequest {
                     container_port: port,
                     proto,
@@ -136,7 +138,11 @@ pub fn take(r: &PortRequest) -> Result<(u16, Hold), NetworkError> {
     } else {
         r.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)
     };
-    let shown = if r.host_ip.is_empty() { "0.0.0.0" } else { r.host_ip.as_str() };
+    let shown = if r.host_ip.is_empty() {
+        "0.0.0.0"
+    } else {
+        r.host_ip.as_str()
+    };
     let (lo, hi) = r.host_ports;
     if lo == 0 {
         if r.proto == "sctp" {
@@ -181,11 +187,15 @@ mod tests {
 
     #[test]
     fn bindings_exposed_ports_and_ranges() {
-        let b = map(json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": ""}], "53/udp": [{"HostPort": "5300-5310"}]}));
+        let b = map(
+            json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": ""}], "53/udp": [{"HostPort": "5300-5310"}]}),
+        );
         let e = map(json!({"80/tcp": {}, "443/tcp": {}}));
         let r = requests(Some(&b), Some(&e), true).unwrap();
-        let keys: Vec<(String, String, (u16, u16))> =
-            r.iter().map(|r| (r.key(), r.host_ip.clone(), r.host_ports)).collect();
+        let keys: Vec<(String, String, (u16, u16))> = r
+            .iter()
+            .map(|r| (r.key(), r.host_ip.clone(), r.host_ports))
+            .collect();
         assert_eq!(
             keys,
             vec![
@@ -197,8 +207,16 @@ mod tests {
         );
         // Exposed alone publishes nothing.
         assert!(requests(None, Some(&e), false).unwrap().is_empty());
-        for bad in [json!({"99999/tcp": []}), json!({"80/icmp": []}), json!({"80/tcp": [{"HostPort": "abc"}]}), json!({"80/tcp": [{"HostPort": "9-3"}]})] {
-            assert!(requests(Some(&map(bad.clone())), None, false).is_err(), "{bad}");
+        for bad in [
+            json!({"99999/tcp": []}),
+            json!({"80/icmp": []}),
+            json!({"80/tcp": [{"HostPort": "abc"}]}),
+            json!({"80/tcp": [{"HostPort": "9-3"}]}),
+        ] {
+            assert!(
+                requests(Some(&map(bad.clone())), None, false).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -212,11 +230,20 @@ mod tests {
         };
         let (port, _hold) = take(&r).unwrap();
         assert!(port > 0);
-        let again = PortRequest { host_ports: (port, port), ..r.clone() };
+        let again = PortRequest {
+            host_ports: (port, port),
+            ..r.clone()
+        };
         let e = take(&again).unwrap_err().to_string();
-        assert_eq!(e, format!("Bind for 127.0.0.1:{port} failed: port is already allocated"));
+        assert_eq!(
+            e,
+            format!("Bind for 127.0.0.1:{port} failed: port is already allocated")
+        );
         // A range moves on to the next free port.
-        let range = PortRequest { host_ports: (port, port.saturating_add(5)), ..r };
+        let range = PortRequest {
+            host_ports: (port, port.saturating_add(5)),
+            ..r
+        };
         let (next, _h) = take(&range).unwrap();
         assert_ne!(next, port);
     }

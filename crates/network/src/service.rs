@@ -109,7 +109,11 @@ impl NetworkService {
             let n = svc.default_bridge(existing, &nets)?;
             svc.save(&n)?;
             nets.insert(n.id.clone(), n);
-        } else if let Some(id) = nets.values().find(|n| n.name == "bridge").map(|n| n.id.clone()) {
+        } else if let Some(id) = nets
+            .values()
+            .find(|n| n.name == "bridge")
+            .map(|n| n.id.clone())
+        {
             nets.remove(&id);
         }
         if svc.cfg.ip_forward {
@@ -173,8 +177,17 @@ impl NetworkService {
         let (gateway, subnet) = match &self.cfg.bip {
             Some(bip) => ipam::parse_cidr_host(bip)
                 .map_err(|e| NetworkError::Invalid(format!("--bip: {e}")))?,
-            None => match existing.as_ref().and_then(|n| Some((n.gateway?, n.subnet?))) {
-                Some(g) if existing.as_ref().is_some_and(|n| n.bridge == self.cfg.bridge) => g,
+            None => match existing
+                .as_ref()
+                .and_then(|n| Some((n.gateway?, n.subnet?)))
+            {
+                Some(g)
+                    if existing
+                        .as_ref()
+                        .is_some_and(|n| n.bridge == self.cfg.bridge) =>
+                {
+                    g
+                }
                 _ => {
                     let taken = self.taken_subnets(nets, Some(&self.cfg.bridge));
                     let s = ipam::choose_subnet(&self.cfg.pools, &taken).ok_or_else(|| {
@@ -212,16 +225,21 @@ impl NetworkService {
         };
         bridge::ensure(&n.bridge, gw, &subnet, n.mtu)?;
         if let Some(fw) = &self.fw {
-            let rules = firewall::network_rules(&self.chains, &n.bridge, &subnet, n.internal, n.icc);
+            let rules =
+                firewall::network_rules(&self.chains, &n.bridge, &subnet, n.internal, n.icc);
             fw.restore(&firewall::restore_input("-A", &rules))
-                .map_err(NetworkError::io(format!("firewall rules of network {}", n.name)))?;
+                .map_err(NetworkError::io(format!(
+                    "firewall rules of network {}",
+                    n.name
+                )))?;
         }
         Ok(())
     }
 
     fn teardown_bridge(&self, n: &Network) {
         if let (Some(fw), Some(subnet)) = (&self.fw, n.subnet) {
-            let rules = firewall::network_rules(&self.chains, &n.bridge, &subnet, n.internal, n.icc);
+            let rules =
+                firewall::network_rules(&self.chains, &n.bridge, &subnet, n.internal, n.icc);
             if let Err(e) = fw.restore(&firewall::restore_input("-D", &rules)) {
                 tracing::warn!(network = n.name, error = %e, "removing firewall rules");
             }
@@ -289,7 +307,11 @@ impl NetworkService {
         for (k, v) in &req.options {
             match k.as_str() {
                 BRIDGE_NAME => {
-                    if v.is_empty() || v.len() > 15 || v.contains('/') || v.contains(char::is_whitespace) {
+                    if v.is_empty()
+                        || v.len() > 15
+                        || v.contains('/')
+                        || v.contains(char::is_whitespace)
+                    {
                         return Err(NetworkError::Invalid(format!("invalid bridge name {v:?}")));
                     }
                     bridge_name = Some(v.clone());
@@ -300,9 +322,12 @@ impl NetworkService {
                     })?
                 }
                 MTU => {
-                    mtu = Some(v.parse::<u32>().ok().filter(|m| *m >= 68).ok_or_else(|| {
-                        NetworkError::Invalid(format!("invalid MTU {v:?}"))
-                    })?)
+                    mtu = Some(
+                        v.parse::<u32>()
+                            .ok()
+                            .filter(|m| *m >= 68)
+                            .ok_or_else(|| NetworkError::Invalid(format!("invalid MTU {v:?}")))?,
+                    )
                 }
                 MASQUERADE if v == "true" => {}
                 other => {
@@ -319,12 +344,21 @@ impl NetworkService {
                 req.name
             )));
         }
-        let nets: BTreeMap<String, Network> =
-            st.nets.iter().map(|(k, e)| (k.clone(), e.net.clone())).collect();
+        let nets: BTreeMap<String, Network> = st
+            .nets
+            .iter()
+            .map(|(k, e)| (k.clone(), e.net.clone()))
+            .collect();
         let subnet = match &req.subnet {
             Some(s) => {
-                let s: Subnet = s.parse().map_err(|e: ipam::BadCidr| NetworkError::Invalid(e.to_string()))?;
-                if self.taken_subnets(&nets, None).iter().any(|t| t.overlaps(&s)) {
+                let s: Subnet = s
+                    .parse()
+                    .map_err(|e: ipam::BadCidr| NetworkError::Invalid(e.to_string()))?;
+                if self
+                    .taken_subnets(&nets, None)
+                    .iter()
+                    .any(|t| t.overlaps(&s))
+                {
                     return Err(NetworkError::Forbidden(
                         "Pool overlaps with other one on this address space".into(),
                     ));
@@ -337,18 +371,20 @@ impl NetworkService {
                         "a gateway or an IP range needs a subnet (--subnet)".into(),
                     ));
                 }
-                ipam::choose_subnet(&self.cfg.pools, &self.taken_subnets(&nets, None)).ok_or_else(|| {
-                    NetworkError::Unavailable(
-                        "all predefined address pools have been fully subnetted".into(),
-                    )
-                })?
+                ipam::choose_subnet(&self.cfg.pools, &self.taken_subnets(&nets, None)).ok_or_else(
+                    || {
+                        NetworkError::Unavailable(
+                            "all predefined address pools have been fully subnetted".into(),
+                        )
+                    },
+                )?
             }
         };
         let gateway = match &req.gateway {
             Some(g) => {
-                let g: Ipv4Addr = g.parse().map_err(|_| {
-                    NetworkError::Invalid(format!("invalid gateway address {g:?}"))
-                })?;
+                let g: Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| NetworkError::Invalid(format!("invalid gateway address {g:?}")))?;
                 if !subnet.contains(g) {
                     return Err(NetworkError::Forbidden(format!(
                         "no matching subnet for gateway {g}"
@@ -360,7 +396,9 @@ impl NetworkService {
         };
         let ip_range = match &req.ip_range {
             Some(r) => {
-                let r: Subnet = r.parse().map_err(|e: ipam::BadCidr| NetworkError::Invalid(e.to_string()))?;
+                let r: Subnet = r
+                    .parse()
+                    .map_err(|e: ipam::BadCidr| NetworkError::Invalid(e.to_string()))?;
                 if !subnet.contains(r.base) || r.prefix < subnet.prefix {
                     return Err(NetworkError::Forbidden(format!(
                         "no matching subnet for range {r}"
@@ -394,7 +432,8 @@ impl NetworkService {
             labels: req.labels,
             predefined: false,
         };
-        self.setup_bridge(&n).inspect_err(|_| self.teardown_bridge(&n))?;
+        self.setup_bridge(&n)
+            .inspect_err(|_| self.teardown_bridge(&n))?;
         if let Err(e) = self.save(&n) {
             self.teardown_bridge(&n);
             return Err(e);
@@ -504,11 +543,14 @@ impl NetworkService {
                 Some(ip) => {
                     if e.net.predefined {
                         return Err(NetworkError::Invalid(
-                            "user specified IP address is supported on user defined networks only".into(),
+                            "user specified IP address is supported on user defined networks only"
+                                .into(),
                         ));
                     }
                     alloc.reserve(ip).map_err(|e| match e {
-                        IpamError::InUse(_) => NetworkError::Forbidden(format!("Address already in use: {ip}")),
+                        IpamError::InUse(_) => {
+                            NetworkError::Forbidden(format!("Address already in use: {ip}"))
+                        }
                         other => NetworkError::Invalid(other.to_string()),
                     })?;
                     ip
@@ -591,7 +633,11 @@ impl NetworkService {
             holds.push(hold);
             out.push(PortMapping {
                 container_port: r.key(),
-                host_ip: if r.host_ip.is_empty() { "0.0.0.0".into() } else { r.host_ip.clone() },
+                host_ip: if r.host_ip.is_empty() {
+                    "0.0.0.0".into()
+                } else {
+                    r.host_ip.clone()
+                },
                 host_port,
                 rule: PortRule {
                     proto: r.proto.clone(),
@@ -628,7 +674,9 @@ impl NetworkService {
         let ports = {
             let mut st = self.state.lock().unwrap();
             st.holds.remove(container);
-            st.ports.remove(container).unwrap_or_else(|| settings.ports.clone())
+            st.ports
+                .remove(container)
+                .unwrap_or_else(|| settings.ports.clone())
         };
         if let Err(e) = self.port_rules("-D", &ports) {
             tracing::warn!(container, error = %e, "removing port rules");
@@ -636,7 +684,10 @@ impl NetworkService {
         let mut st = self.state.lock().unwrap();
         for ep in settings.endpoints.values() {
             if let Some(e) = st.nets.get_mut(&ep.network_id) {
-                if e.endpoints.get(container).is_some_and(|x| x.endpoint_id == ep.endpoint_id) {
+                if e.endpoints
+                    .get(container)
+                    .is_some_and(|x| x.endpoint_id == ep.endpoint_id)
+                {
                     e.endpoints.remove(container);
                     if let Some(a) = e.alloc.as_mut() {
                         a.release(ep.ip);
@@ -695,7 +746,8 @@ impl NetworkService {
             }
         }
         st.holds.insert(container.to_string(), holds);
-        st.ports.insert(container.to_string(), settings.ports.clone());
+        st.ports
+            .insert(container.to_string(), settings.ports.clone());
         drop(st);
         if let Err(e) = self.port_rules("-A", &settings.ports) {
             tracing::warn!(container, error = %e, "publishing ports again");

@@ -295,11 +295,12 @@ fn networks_json(st: &SharedState, c: &Container) -> serde_json::Map<String, Val
     let s = c.network_settings.as_ref();
     let mut out = serde_json::Map::new();
     let mode = c.host_config.network_mode.as_str();
-    let joined: Vec<(String, berth_network::EndpointRequest)> = if c.endpoints.is_empty() && !mode.starts_with("container:") {
-        vec![(mode.to_string(), Default::default())]
-    } else {
-        c.endpoints.clone()
-    };
+    let joined: Vec<(String, berth_network::EndpointRequest)> =
+        if c.endpoints.is_empty() && !mode.starts_with("container:") {
+            vec![(mode.to_string(), Default::default())]
+        } else {
+            c.endpoints.clone()
+        };
     for (name, req) in &joined {
         let net = st.containers.network().get(name).ok();
         let ep = s.and_then(|s| s.endpoints.get(name));
@@ -378,9 +379,16 @@ fn network_settings(st: &SharedState, c: &Container) -> Value {
 /// `ps`'s `Ports`: the published ports, and the exposed ones without a binding.
 fn port_list(c: &Container) -> Value {
     let mut out = Vec::new();
-    let published = c.network_settings.as_ref().map(|s| s.ports.clone()).unwrap_or_default();
+    let published = c
+        .network_settings
+        .as_ref()
+        .map(|s| s.ports.clone())
+        .unwrap_or_default();
     for m in &published {
-        let (port, proto) = m.container_port.split_once('/').unwrap_or((&m.container_port, "tcp"));
+        let (port, proto) = m
+            .container_port
+            .split_once('/')
+            .unwrap_or((&m.container_port, "tcp"));
         out.push(json!({"IP": m.host_ip, "PrivatePort": port.parse::<u16>().unwrap_or(0), "PublicPort": m.host_port, "Type": proto}));
     }
     for k in c.config.exposed_ports.iter().flatten().map(|(k, _)| k) {

@@ -160,7 +160,8 @@ impl ContainerService {
             body.host_config
                 .port_bindings
                 .as_ref()
-                .map(|m| serde_json::Map::from_iter(m.clone())).as_ref(),
+                .map(|m| serde_json::Map::from_iter(m.clone()))
+                .as_ref(),
             None,
             false,
         )?;
@@ -415,38 +416,47 @@ fn endpoints_of(
         .as_ref()
         .and_then(|n| n.get("EndpointsConfig"))
         .and_then(|e| e.as_object());
-    let request = |v: &serde_json::Value| -> Result<berth_network::EndpointRequest, ContainerError> {
-        let s = |k: &str| v[k].as_str().filter(|x| !x.is_empty()).map(str::to_string);
-        let ipv4 = match v["IPAMConfig"]["IPv4Address"].as_str().filter(|x| !x.is_empty()) {
-            Some(ip) => Some(ip.parse().map_err(|_| {
-                ContainerError::Invalid(format!("invalid IPv4 address: {ip}"))
-            })?),
-            None => None,
-        };
-        let mac = s("MacAddress");
-        if let Some(m) = &mac {
-            if berth_network::ipam::parse_mac(m).is_none() {
-                return Err(ContainerError::Invalid(format!("invalid MAC address: {m}")));
+    let request =
+        |v: &serde_json::Value| -> Result<berth_network::EndpointRequest, ContainerError> {
+            let s = |k: &str| v[k].as_str().filter(|x| !x.is_empty()).map(str::to_string);
+            let ipv4 =
+                match v["IPAMConfig"]["IPv4Address"]
+                    .as_str()
+                    .filter(|x| !x.is_empty())
+                {
+                    Some(ip) => Some(ip.parse().map_err(|_| {
+                        ContainerError::Invalid(format!("invalid IPv4 address: {ip}"))
+                    })?),
+                    None => None,
+                };
+            let mac = s("MacAddress");
+            if let Some(m) = &mac {
+                if berth_network::ipam::parse_mac(m).is_none() {
+                    return Err(ContainerError::Invalid(format!("invalid MAC address: {m}")));
+                }
             }
-        }
-        Ok(berth_network::EndpointRequest {
-            aliases: v["Aliases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_string))
-                .collect(),
-            ipv4,
-            mac,
-            links: Vec::new(),
-        })
-    };
+            Ok(berth_network::EndpointRequest {
+                aliases: v["Aliases"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+                ipv4,
+                mac,
+                links: Vec::new(),
+            })
+        };
     let mut out: Vec<(String, berth_network::EndpointRequest)> = Vec::new();
     let joins = !matches!(mode, "host" | "none") && !mode.starts_with("container:");
     if joins {
         let first = if mode == "default" { "bridge" } else { mode };
         let net = svc.network.get(first)?;
-        let cfg = configs.and_then(|c| c.get(mode).or_else(|| c.get(&net.name)).or_else(|| c.get(&net.id)));
+        let cfg = configs.and_then(|c| {
+            c.get(mode)
+                .or_else(|| c.get(&net.name))
+                .or_else(|| c.get(&net.id))
+        });
         let mut req = cfg.map(request).transpose()?.unwrap_or_default();
         // The old top-level Config.MacAddress is the first network's.
         if req.mac.is_none() {
@@ -460,8 +470,11 @@ fn endpoints_of(
         out.push((net.name.clone(), req));
     }
     for (name, v) in configs.into_iter().flatten() {
+        if name == "default" || name == mode {
+            continue;
+        }
         let net = svc.network.get(name)?;
-        if out.iter().any(|(n, _)| *n == net.name) || name == "default" || name == mode {
+        if out.iter().any(|(n, _)| *n == net.name) {
             continue;
         }
         if !joins {

@@ -331,7 +331,9 @@ fn build_spec_on(opts: &SpecOptions, host: &Host) -> Result<Spec, SpecError> {
         .set_mounts(Some(mounts::mounts(opts)))
         .set_process(Some(process))
         .set_hostname((!opts.uts_host && !opts.hostname.is_empty()).then(|| opts.hostname.clone()))
-        .set_domainname((!opts.domainname.is_empty() && !opts.uts_host).then(|| opts.domainname.clone()))
+        .set_domainname(
+            (!opts.domainname.is_empty() && !opts.uts_host).then(|| opts.domainname.clone()),
+        )
         .set_hooks(None)
         .set_annotations(None)
         .set_linux(Some(linux));

@@ -1,0 +1,181 @@
+//! Networking on the real kernel: the default bridge, addresses and routes, containers
+//! reaching each other, published ports on the host's loopback, through berth and the docker
+//! CLI. Traffic goes only to 127.0.0.1 and to this test's containers.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use berth_tests::{wait_until, Daemon};
+
+const SERVE: &str =
+    "mkdir -p /www && echo served-by-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www";
+
+fn inspect(d: &Daemon, name: &str, f: &str) -> String {
+    d.docker(&["inspect", "-f", f, name])
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// An HTTP GET of `/` on 127.0.0.1:`port`; the body, or `None` if nothing answered.
+fn get_local(port: u16) -> Option<String> {
+    let mut s = std::net::TcpStream::connect_timeout(
+        &format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(2),
+    )
+    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(s, "GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+#[test]
+fn the_default_bridge_gives_addresses_and_containers_reach_each_other() {
+    let (d, _reg) = Daemon::with_busybox();
+    let (gw, _) = d.bip().split_once('/').unwrap();
+    let gw = gw.to_string();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0; ip route; cat /sys/class/net/eth0/address",
+        ])
+        .ok();
+    let prefix = gw.rsplit_once('.').unwrap().0;
+    assert!(
+        out.stdout.contains(&format!("inet {prefix}.")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("default via {gw} dev eth0")),
+        "{}",
+        out.stdout
+    );
+    // The MAC Docker derives from the address.
+    let mac = out.stdout.lines().last().unwrap();
+    assert!(mac.starts_with("02:42:0a:"), "{mac}");
+
+    d.docker(&["run", "-d", "--name", "web", "busybox", "sh", "-c", SERVE])
+        .ok();
+    let ip = inspect(&d, "web", "{{.NetworkSettings.IPAddress}}");
+    assert!(ip.starts_with(prefix), "{ip}");
+    assert_eq!(
+        inspect(&d, "web", "{{.NetworkSettings.Networks.bridge.IPAddress}}"),
+        ip
+    );
+    assert_eq!(inspect(&d, "web", "{{.NetworkSettings.Gateway}}"), gw);
+    let mac = inspect(&d, "web", "{{.NetworkSettings.MacAddress}}");
+    let o: Vec<u8> = ip.split('.').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(
+        mac,
+        format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+    );
+    // The host side is a veth on the bridge.
+    let on_bridge = std::fs::read_dir(format!("/sys/class/net/{}/brif", d.bridge()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(on_bridge.len(), 1);
+    assert!(
+        on_bridge[0].starts_with("veth") && on_bridge[0].len() == 11,
+        "{on_bridge:?}"
+    );
+    let out = d
+        .docker(&["run", "--rm", "busybox", "sh", "-c", &format!("for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://{ip}/ && exit 0; sleep 0.3; done; exit 1")])
+        .ok();
+    assert!(out.stdout.starts_with("served-by-"), "{}", out.stdout);
+    // /etc/hosts names the container's own address.
+    let hosts = d.docker(&["exec", "web", "cat", "/etc/hosts"]);
+    if hosts.code == 0 {
+        assert!(hosts.stdout.contains(&ip), "{}", hosts.stdout);
+    }
+    let hosts = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--hostname",
+            "named",
+            "busybox",
+            "cat",
+            "/etc/hosts",
+        ])
+        .ok();
+    assert!(
+        hosts
+            .stdout
+            .lines()
+            .any(|l| l.ends_with("\tnamed") && l.starts_with(prefix)),
+        "{}",
+        hosts.stdout
+    );
+    d.docker(&["rm", "-f", "web"]).ok();
+    // Gone with it: no veth on the bridge.
+    wait_until("the veth to go", || {
+        std::fs::read_dir(format!("/sys/class/net/{}/brif", d.bridge()))
+            .unwrap()
+            .count()
+            == 0
+    });
+}
+
+#[test]
+fn published_ports_answer_on_loopback_and_show_everywhere() {
+    let (d, _reg) = Daemon::with_busybox();
+    let port = berth_tests::free_port();
+    let spec = format!("127.0.0.1:{port}:80");
+    d.docker(&[
+        "run", "-d", "--name", "pub", "-p", &spec, "-p", "81", "busybox", "sh", "-c", SERVE,
+    ])
+    .ok();
+    wait_until("the published port to answer", || {
+        get_local(port).is_some_and(|b| b.starts_with("served-by-"))
+    });
+    let out = d.docker(&["port", "pub"]);
+    if out.code == 0 {
+        assert!(
+            out.stdout.contains(&format!("80/tcp -> 127.0.0.1:{port}")),
+            "{}",
+            out.stdout
+        );
+    }
+    let ports = d
+        .docker(&["ps", "--format", "{{.Ports}}", "--filter", "name=pub"])
+        .ok()
+        .stdout;
+    assert!(
+        ports.contains(&format!("127.0.0.1:{port}->80/tcp")),
+        "{ports}"
+    );
+    assert!(ports.contains("->81/tcp"), "{ports}");
+    let hp = inspect(
+        &d,
+        "pub",
+        "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}",
+    );
+    assert_eq!(hp, port.to_string());
+    // The port is taken: a second container asking for it fails at start, leaving nothing.
+    let out = d.docker(&[
+        "run", "--rm", "--name", "clash", "-p", &spec, "busybox", "true",
+    ]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(
+        out.stderr.contains("port is already allocated"),
+        "{}",
+        out.stderr
+    );
+    d.docker(&["rm", "-f", "pub"]).ok();
+    wait_until("the port to be released", || get_local(port).is_none());
+    // Free again: a new container can have it.
+    d.docker(&[
+        "run", "-d", "--name", "again", "-p", &spec, "busybox", "sh", "-c", SERVE,
+    ])
+    .ok();
+    wait_until("the port to answer again", || get_local(port).is_some());
+}
