@@ -118,6 +118,20 @@ impl From<berth_volume::VolumeError> for ApiError {
     }
 }
 
+impl From<berth_network::NetworkError> for ApiError {
+    fn from(e: berth_network::NetworkError) -> Self {
+        use berth_network::NetworkError as N;
+        let status = match &e {
+            N::Invalid(_) => StatusCode::BAD_REQUEST,
+            N::NotFound(_) => StatusCode::NOT_FOUND,
+            N::Conflict(_) => StatusCode::CONFLICT,
+            N::Forbidden(_) => StatusCode::FORBIDDEN,
+            N::Unavailable(_) | N::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         ApiError::internal(e.to_string())

@@ -36,7 +36,7 @@ pub struct ContainerService {
     pub(crate) volumes: Arc<VolumeStore>,
     /// The networks containers join.
     pub(crate) network: Arc<berth_network::NetworkService>,
-    events: Arc<EventLog>,
+    pub(crate) events: Arc<EventLog>,
 }
 
 impl ContainerService {

@@ -669,6 +669,40 @@ impl NetworkService {
             .map_err(NetworkError::io("publishing ports"))
     }
 
+    /// Connects a running container's namespace to one more network (`network connect`);
+    /// `index` numbers its interface (`eth<index>`).
+    pub fn connect(
+        &self,
+        container: &str,
+        netns: &Path,
+        network: &str,
+        req: &EndpointRequest,
+        names: &[String],
+        index: usize,
+    ) -> Result<Endpoint, NetworkError> {
+        self.plug(container, netns, network, req, names, index)
+    }
+
+    /// Takes one endpoint of a running container away (`network disconnect`).
+    pub fn disconnect(&self, container: &str, network: &str) -> Result<Endpoint, NetworkError> {
+        let ep = {
+            let mut st = self.state.lock().unwrap();
+            let e = find_mut(&mut st, network)?;
+            let ep = e.endpoints.remove(container).ok_or_else(|| {
+                NetworkError::Forbidden(format!(
+                    "container {container} is not connected to network {}",
+                    e.net.name
+                ))
+            })?;
+            if let Some(a) = e.alloc.as_mut() {
+                a.release(ep.ip);
+            }
+            ep
+        };
+        bridge::unplug(&ep.host_ifname);
+        Ok(ep)
+    }
+
     /// Undoes [`Self::attach`]: veths, addresses, port rules and held ports go.
     pub fn detach(&self, container: &str, settings: &NetworkSettings) {
         let ports = {

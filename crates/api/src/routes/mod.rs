@@ -6,6 +6,7 @@ mod containers;
 mod df;
 mod events;
 mod images;
+mod networks;
 mod pull;
 mod push;
 mod stats;
@@ -70,14 +71,14 @@ pub fn router(state: SharedState) -> Router {
         .route("/commit", post(system::no_commit))
         .route("/build", post(system::no_build))
         .route("/build/prune", post(system::prune_build_cache))
-        .route("/networks", get(system::no_networks))
-        .route("/networks/create", post(system::no_networks))
-        .route("/networks/prune", post(system::prune_networks))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
         .route(
             "/networks/{id}",
-            get(system::network_not_found).delete(system::no_networks),
+            get(networks::inspect).delete(networks::delete),
         )
-        .route("/networks/{id}/{action}", post(system::no_networks))
+        .route("/networks/{id}/{action}", post(networks::action))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))

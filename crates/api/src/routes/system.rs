@@ -195,19 +195,6 @@ pub async fn no_commit() -> ApiError {
 pub async fn no_build() -> ApiError {
     missing("build")
 }
-pub async fn no_networks() -> ApiError {
-    missing("network management")
-}
-/// `POST /networks/prune`: berth has no user-defined networks yet (they cannot be created),
-/// so there is never one to prune; the filters are still checked.
-pub async fn prune_networks(
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> crate::error::ApiResult<axum::Json<Value>> {
-    let f = crate::filters::Filters::parse(q.get("filters").map(String::as_str))?;
-    f.only(&["until", "label", "label!"])?;
-    Ok(axum::Json(json!({ "NetworksDeleted": null })))
-}
-
 /// `POST /build/prune`: berth has no builder yet, and so no build cache to prune; the filters
 /// are still checked.
 pub async fn prune_build_cache(
@@ -229,7 +216,3 @@ pub async fn prune_build_cache(
     ))
 }
 
-/// Inspect probes of the docker CLI go on to the next object type only after a 404.
-pub async fn network_not_found(axum::extract::Path(id): axum::extract::Path<String>) -> ApiError {
-    ApiError::not_found(format!("network {id} not found"))
-}

@@ -73,6 +73,9 @@ pub enum ContainerCommand {
     /// Start one or more stopped containers
     #[command(override_usage = "berth container start [OPTIONS] CONTAINER [CONTAINER...]")]
     Start(StartArgs),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "berth container port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(super::network::PortArgs),
     /// Display a live stream of container(s) resource usage statistics
     #[command(override_usage = "berth container stats [OPTIONS] [CONTAINER...]")]
     Stats(super::stats::StatsArgs),
@@ -107,6 +110,7 @@ pub async fn run(client: &Client, cmd: ContainerCommand) -> anyhow::Result<u8> {
         ContainerCommand::Run(a) => super::run::run(client, a).await,
         ContainerCommand::Start(a) => super::attach::start(client, a).await,
         ContainerCommand::Stats(a) => super::stats::stats(client, a).await,
+        ContainerCommand::Port(a) => super::network::port(client, a).await,
         ContainerCommand::Stop(a) => stop(client, a).await,
         ContainerCommand::Update(a) => super::update::update(client, a).await,
         ContainerCommand::Unpause(a) => each(client, &a.containers, "unpause", "").await,

@@ -7,6 +7,7 @@ mod image;
 mod logs;
 mod mounts;
 mod netopts;
+mod network;
 mod opts;
 mod parse;
 mod ps;
@@ -145,6 +146,12 @@ pub enum Command {
     /// Get real time events from the server
     #[command(override_usage = "berth events [OPTIONS]")]
     Events(sysops::EventsArgs),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(network::PortArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -203,6 +210,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Logs(a) => logs::logs(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,
+        Command::Network(c) => network::run(&client, c).await,
+        Command::Port(a) => network::port(&client, a).await,
         Command::Stats(a) => stats::stats(&client, a).await,
         Command::Update(a) => update::update(&client, a).await,
         Command::System(c) => sysops::run(&client, c).await,

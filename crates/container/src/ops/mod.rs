@@ -3,8 +3,10 @@
 //! the records and their entries), the bundle a start writes (`bundle.rs`), and what
 //! follows an exit (`exits.rs`).
 
+mod connect;
 mod create;
 mod kill;
+mod networks;
 mod pause;
 mod remove;
 mod rename;
