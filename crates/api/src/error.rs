@@ -109,9 +109,9 @@ impl From<berth_volume::VolumeError> for ApiError {
     fn from(e: berth_volume::VolumeError) -> Self {
         use berth_volume::VolumeError as V;
         let status = match &e {
-            V::Invalid(_) => StatusCode::BAD_REQUEST,
+            V::Invalid(_) | V::Unsupported(_) => StatusCode::BAD_REQUEST,
             V::NotFound(_) => StatusCode::NOT_FOUND,
-            V::InUse { .. } | V::Conflict(_) => StatusCode::CONFLICT,
+            V::Conflict(_) => StatusCode::CONFLICT,
             V::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

@@ -15,7 +15,6 @@ use crate::process;
 use crate::record::Container;
 use crate::rootfs;
 use crate::service::ContainerService;
-use berth_volume::{copyup, MountKind};
 
 impl ContainerService {
     pub(crate) fn shim(&self, id: &str) -> Shim {
@@ -28,6 +27,20 @@ impl ContainerService {
         })
     }
 
+    /// The image's layers as overlay lower dirs, topmost first.
+    pub(crate) fn lower_dirs(&self, image_id: &Digest) -> Result<Vec<PathBuf>, String> {
+        let rec = self
+            .images
+            .get(image_id)
+            .ok_or_else(|| format!("No such image: {image_id}"))?;
+        Ok(rec
+            .layers
+            .iter()
+            .rev()
+            .map(|l| self.images.layers.diff_dir(&l.chain_id))
+            .collect())
+    }
+
     /// Mounts the rootfs and writes everything the shim needs; returns the shim's config.
     pub(crate) fn prepare_bundle(
         &self,
@@ -36,16 +49,9 @@ impl ContainerService {
         state_dir: &std::path::Path,
     ) -> Result<ShimConfig, String> {
         let image_id = Digest::parse(&c.image).map_err(|_| format!("bad image id {}", c.image))?;
-        let rec = self
-            .images
-            .get(&image_id)
-            .ok_or_else(|| format!("No such image: {}", c.config.image))?;
-        let lower: Vec<PathBuf> = rec
-            .layers
-            .iter()
-            .rev()
-            .map(|l| self.images.layers.diff_dir(&l.chain_id))
-            .collect();
+        let lower = self
+            .lower_dirs(&image_id)
+            .map_err(|_| format!("No such image: {}", c.config.image))?;
         rootfs::prepare_dirs(dir).map_err(|e| e.to_string())?;
         let root = rootfs::mount_rootfs(&lower, dir, c.host_config.auto_remove)
             .map_err(|e| e.to_string())?;
@@ -103,7 +109,7 @@ impl ContainerService {
         for g in hc.group_add.iter().flatten() {
             gids.push(g.parse().map_err(|_| format!("unable to find group {g}"))?);
         }
-        let mounts = self.user_mounts(c, &root, &user)?;
+        let mounts = self.user_mounts(c, &user)?;
         let opts = SpecOptions {
             rootfs: root,
             readonly_rootfs: hc.readonly_rootfs,
@@ -179,66 +185,33 @@ impl ContainerService {
         })
     }
 
-    /// The container's volumes, binds and tmpfs mounts as spec entries. A volume is readied
-    /// first: the driver's mount made, the image's content copied into it while it is empty,
-    /// its root given to the container's user with `:U`.
+    /// The container's volumes, binds and tmpfs mounts as spec entries, each readied by the
+    /// volume service (a volume's device mounted, a `-v` source made, `U` sources given to
+    /// the container's user).
     fn user_mounts(
         &self,
         c: &Container,
-        root: &std::path::Path,
         user: &process::ResolvedUser,
     ) -> Result<Vec<berth_runtime::spec::SpecMount>, String> {
-        let mut out = Vec::with_capacity(c.mount_points.len());
-        for p in &c.mount_points {
-            let source = match p.kind {
-                MountKind::Volume => {
-                    let data = self
-                        .volumes
-                        .mount_source(&p.name)
-                        .map_err(|e| e.to_string())?;
-                    if p.copy_data && p.subpath.is_empty() {
-                        copyup::copy_up(root, &p.destination, &data).map_err(|e| {
-                            format!(
-                                "copying the image's {} into volume {}: {e}",
-                                p.destination, p.name
-                            )
-                        })?;
-                    }
-                    if p.chown {
-                        copyup::chown_root(&data, user.uid, user.gid).map_err(|e| {
-                            format!("giving volume {} to the container's user: {e}", p.name)
-                        })?;
-                    }
-                    self.emit_volume(
-                        &p.name,
-                        "mount",
-                        &[
-                            ("container", c.id.clone()),
-                            ("destination", p.destination.clone()),
-                            ("propagation", p.propagation.clone()),
-                            ("read/write", p.rw.to_string()),
-                        ],
-                    );
-                    if p.subpath.is_empty() {
-                        data
-                    } else {
-                        berth_volume::copyup::subpath(&data, &p.subpath).map_err(|e| {
-                            format!("cannot access path {}/{}: {e}", data.display(), p.subpath)
-                        })?
-                    }
-                }
-                MountKind::Bind => p.source.clone(),
-                MountKind::Tmpfs => PathBuf::new(),
-            };
-            let m = p.spec(source);
-            out.push(berth_runtime::spec::user_mount(
-                &m.destination,
-                &m.typ,
-                &m.source,
-                &m.options,
-            ));
-        }
-        Ok(out)
+        let owner = berth_volume::Owner {
+            uid: user.uid,
+            gid: user.gid,
+        };
+        let mounts = self
+            .volumes
+            .mount(&c.id, &c.mount_points, owner)
+            .map_err(|e| e.to_string())?;
+        Ok(mounts
+            .iter()
+            .map(|m| {
+                berth_runtime::spec::user_mount(
+                    &m.destination,
+                    m.kind,
+                    std::path::Path::new(&m.source),
+                    &m.options,
+                )
+            })
+            .collect())
     }
 
     /// Joins the container's namespace to its networks and publishes its ports; the record

@@ -35,9 +35,9 @@ impl From<berth_volume::VolumeError> for ContainerError {
     fn from(e: berth_volume::VolumeError) -> Self {
         use berth_volume::VolumeError as V;
         match e {
-            V::Invalid(m) => ContainerError::Invalid(m),
-            e @ V::NotFound(_) => ContainerError::NotFound(e.to_string()),
-            e @ (V::InUse { .. } | V::Conflict(_)) => ContainerError::Conflict(e.to_string()),
+            V::Invalid(m) | V::Unsupported(m) => ContainerError::Invalid(m),
+            V::NotFound(m) => ContainerError::NotFound(m),
+            V::Conflict(m) => ContainerError::Conflict(m),
             V::Io { context, source } => ContainerError::Io { context, source },
         }
     }

@@ -100,13 +100,7 @@ impl ContainerService {
         if exit.oom_killed {
             self.emit(&c, "oom", &[]);
         }
-        for p in c
-            .mount_points
-            .iter()
-            .filter(|p| p.kind == berth_volume::MountKind::Volume)
-        {
-            self.emit_volume(&p.name, "unmount", &[("container", c.id.clone())]);
-        }
+        self.volumes.unmount(&c.id, &c.mount_points);
         self.emit(&c, "die", &[("exitCode", exit.exit_code.to_string())]);
         tracing::debug!(id, us = t0.elapsed().as_micros() as u64, "exit recorded");
         self.signal_progress(id, |p| {

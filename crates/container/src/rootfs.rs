@@ -124,60 +124,7 @@ pub fn detach_rootfs(dir: &Path) -> io::Result<Option<std::fs::File>> {
     Ok(Some(hold))
 }
 
-/// Whether `path` is the root of a mount: statx's STATX_ATTR_MOUNT_ROOT where the kernel
-/// reports it (5.8 and later), else the mount table (comparing devices cannot see an overlay
-/// mounted on a directory of the same filesystem reliably).
-pub fn is_mountpoint(path: &Path) -> bool {
-    if let Some(root) = statx_mount_root(path) {
-        return root;
-    }
-    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = path.display().to_string();
-    table
-        .lines()
-        .any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(want.as_str()))
-}
-
-fn statx_mount_root(path: &Path) -> Option<bool> {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: statx fills the zeroed struct we own; `c` is a valid NUL-terminated path.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let r = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
-            libc::STATX_BASIC_STATS,
-            &mut stx,
-        )
-    };
-    if r != 0 {
-        return (Errno::last() == Errno::ENOENT).then_some(false);
-    }
-    let known = stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
-    known.then_some(stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v as char);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i] as char);
-        i += 1;
-    }
-    out
-}
+pub use berth_volume::kernel::is_mountpoint;
 
 /// `/etc/hostname` as Docker writes it.
 pub fn hostname_file(hostname: &str) -> String {
@@ -283,7 +230,6 @@ mod tests {
         let h = hosts_file(None, &[("db".into(), "10.1.2.3".into())]);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("10.1.2.3\tdb\n"));
-        assert_eq!(unescape("/a\\040b"), "/a b");
         assert!(is_mountpoint(Path::new("/proc")));
         assert!(!is_mountpoint(Path::new("/proc/self")));
     }

@@ -14,7 +14,7 @@ use crate::error::ContainerError;
 use crate::events::{Event, EventLog};
 use crate::record::{Container, Paths, Records};
 use crate::spares::Spares;
-use berth_volume::{MountKind, VolumeStore};
+use berth_volume::VolumeService;
 
 /// The runtimes berthd knows (`--runtime` names), and the default one.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct ContainerService {
     /// What the next start takes ready-made: a shim and a network namespace.
     pub(crate) spares: Arc<Spares>,
     /// The volumes containers mount.
-    pub(crate) volumes: Arc<VolumeStore>,
+    pub(crate) volumes: Arc<VolumeService>,
     /// The networks containers join.
     pub(crate) network: Arc<berth_network::NetworkService>,
     pub(crate) events: Arc<EventLog>,
@@ -45,7 +45,7 @@ impl ContainerService {
         images: Arc<ImageStore>,
         runtimes: Runtimes,
         exe: PathBuf,
-        volumes: Arc<VolumeStore>,
+        volumes: Arc<VolumeService>,
         network: Arc<berth_network::NetworkService>,
         events: Arc<EventLog>,
     ) -> Result<Arc<Self>, ContainerError> {
@@ -55,15 +55,7 @@ impl ContainerService {
             Records::load(&paths.data).map_err(ContainerError::io("reading container records"))?;
         // The volumes' users are known from the containers' records only.
         for c in records.all() {
-            for p in c
-                .mount_points
-                .iter()
-                .filter(|p| p.kind == MountKind::Volume)
-            {
-                if let Err(e) = volumes.acquire(&p.name, &c.id) {
-                    tracing::warn!(id = %c.id, volume = p.name, error = %e, "a container's volume is missing");
-                }
-            }
+            volumes.restore(&c.id, &c.mount_points, c.state.running);
         }
         let spares = Arc::new(Spares::new(&exe, &paths));
         Ok(Arc::new(ContainerService {
@@ -102,15 +94,8 @@ impl ContainerService {
         &self.network
     }
 
-    pub fn volumes(&self) -> &Arc<VolumeStore> {
+    pub fn volumes(&self) -> &Arc<VolumeService> {
         &self.volumes
-    }
-
-    pub(crate) fn emit_volume(&self, name: &str, action: &str, attrs: &[(&str, String)]) {
-        let mut attrs = attrs.to_vec();
-        attrs.push(("driver", "local".into()));
-        self.events
-            .publish(Event::object("volume", name, action, &attrs));
     }
 
     pub(crate) fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {

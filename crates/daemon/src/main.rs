@@ -48,7 +48,7 @@ fn init_logging(level: &str, debug: bool) -> Result<()> {
         (_, l @ ("trace" | "debug" | "info" | "warn" | "error")) => l,
         (_, other) => bail!("invalid log level {other:?}: use debug, info, warn, error or fatal"),
     };
-    tracing_subscriber::fmt().with_env_filter(format!("berth={level},berthd={level},berth_api={level},berth_image={level},berth_registry={level},berth_container={level},berth_runtime={level}")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt().with_env_filter(format!("berth={level},berthd={level},berth_api={level},berth_image={level},berth_registry={level},berth_container={level},berth_runtime={level},berth_volume={level}")).with_writer(std::io::stderr).init();
     Ok(())
 }
 
@@ -84,9 +84,21 @@ async fn run(cfg: Config) -> Result<()> {
         )
         .context("setting up networking")?,
     );
+    let volume_events = events.clone();
     let volumes = Arc::new(
-        berth_volume::VolumeStore::open(&cfg.data_root.join("volumes"))
-            .context("opening the volume store")?,
+        berth_volume::VolumeService::open(
+            &cfg.data_root.join("volumes"),
+            &cfg.exec_root.join("volumes"),
+            Arc::new(berth_volume::kernel::Linux),
+            Box::new(move |action, name, attrs| {
+                let attrs: Vec<(&str, String)> =
+                    attrs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                volume_events.publish(berth_container::events::Event::object(
+                    "volume", name, action, &attrs,
+                ));
+            }),
+        )
+        .context("opening the volume store")?,
     );
     let containers = berth_container::ContainerService::open(
         berth_container::Paths {

@@ -1,19 +1,19 @@
-//! Volumes: the local driver (`<data-root>/volumes/<name>/_data`), named and anonymous
-//! volumes, bind and tmpfs mounts, the one parser of `-v`, `--mount` and `--tmpfs` that the
-//! CLI and the API share, the resolution of a container's mounts, and the copy-up of image
-//! content into a new volume.
-//!
-//! The container service reaches it through [`VolumeStore::resolve`] (at create: the
-//! container's [`MountPoint`]s), [`VolumeStore::mount_source`] and [`copyup::copy_up`] (at
-//! each start), and [`VolumeStore::release_all`] (when the container goes).
+//! Storage for containers: the volume store and its local driver (`volumes/<name>/_data`), the
+//! copy of an image's content into a new volume, and the one parser of `-v`, `--mount` and
+//! `--tmpfs` that both berth's CLI ([`cli`]) and berthd ([`parse`]) use.
 
-pub mod copyup;
+pub mod cli;
 pub mod error;
-pub mod resolve;
-pub mod spec;
+pub mod idmap;
+pub mod kernel;
+pub mod mount;
+pub mod parse;
+pub mod service;
 pub mod store;
+pub mod tree;
+pub mod units;
 
 pub use error::VolumeError;
-pub use resolve::{MountPoint, Requested, SpecMount};
-pub use spec::MountKind;
-pub use store::{Volume, VolumeStore, ANONYMOUS_LABEL};
+pub use mount::{Mount, MountPoint, MountType};
+pub use service::{EventSink, Owner, Request, SpecMount, Usage, VolumeService};
+pub use store::{Volume, VolumeView, ANONYMOUS_LABEL};

@@ -1,466 +1,482 @@
-//! The local volume driver: one directory per volume under `<data-root>/volumes/<name>`, its
-//! data in `_data` and its record in `volume.json` (written whole: temp file, fsync, rename),
-//! and in memory the containers that use each volume.
+//! The volume store and its local driver: one entry per volume in one map (the record kept on
+//! disk, and beside it what lives only while berthd runs: the containers that reference it and
+//! those running with it mounted), and the volume's directory.
+//!
+//! On disk, each volume is `<data-root>/volumes/<name>/` with `volume.json` (the record) and
+//! `_data` (what containers see). A volume is made whole in a `.creating-*` directory and
+//! renamed into place; a removal renames it to `.removing-*` first. Either leftover of a crash
+//! is cleared at the next start, so a volume is there complete or not at all.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::VolumeError;
-use crate::spec::check_volume_name;
+use crate::error::{Result, VolumeError};
+use crate::kernel::Kernel;
+use crate::parse::LOCAL_DRIVER;
 
-/// The label dockerd (23+) puts on anonymous volumes; `volume prune` without `--all` removes
-/// only those.
+/// The label Docker puts on volumes made without a name (`-v /data`, an image's `VOLUME`):
+/// those are what `volume prune` removes by default, and what `rm -v` takes with a container.
 pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 
 const RECORD: &str = "volume.json";
+const DATA: &str = "_data";
+/// Staging directories: a volume being made, a volume being removed, a copy-up under way.
+const CREATING: &str = ".creating-";
+const REMOVING: &str = ".removing-";
+pub(crate) const COPY_UP: &str = ".copy-up-";
 
-/// A volume as berth keeps it.
+/// A volume's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Volume {
     pub name: String,
     pub driver: String,
-    pub created_at: DateTime<Utc>,
+    /// `None` when the request sent none (inspect shows `null`, as dockerd does).
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Option<BTreeMap<String, String>>,
     /// The local driver's options (`type`, `device`, `o`).
     #[serde(default)]
-    pub options: BTreeMap<String, String>,
+    pub options: Option<BTreeMap<String, String>>,
+    pub created_at: DateTime<Utc>,
 }
 
 impl Volume {
-    pub fn anonymous(&self) -> bool {
-        self.labels.contains_key(ANONYMOUS_LABEL)
+    pub fn is_anonymous(&self) -> bool {
+        self.labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(ANONYMOUS_LABEL))
+    }
+
+    fn option(&self, k: &str) -> &str {
+        self.options
+            .as_ref()
+            .and_then(|o| o.get(k))
+            .map_or("", String::as_str)
+    }
+
+    /// Whether the local driver mounts something on `_data` for it (`type`/`device` given).
+    pub fn has_device(&self) -> bool {
+        !self.option("device").is_empty() || !self.option("type").is_empty()
+    }
+
+    /// Whether it has driver options at all (prune and `system df` leave those alone, as
+    /// Docker: their data is not really local).
+    pub fn has_options(&self) -> bool {
+        self.options.as_ref().is_some_and(|o| !o.is_empty())
     }
 }
 
-/// The local driver's options, as `-o` gives them: a tmpfs (`type=tmpfs`, `o=size=…,mode=…`),
-/// or a bind of a host directory (`type=none`, `o=bind`, `device=/path`). Anything else
-/// needs a mount berth does not do yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Backing {
-    Directory,
-    Tmpfs { options: String },
-    Bind { device: PathBuf },
+/// A volume as the API shows it: the record, its data directory, and how many containers
+/// reference it.
+#[derive(Debug, Clone)]
+pub struct VolumeView {
+    pub volume: Volume,
+    pub mountpoint: PathBuf,
+    pub refs: usize,
 }
 
-fn backing(options: &BTreeMap<String, String>) -> Result<Backing, VolumeError> {
-    for k in options.keys() {
-        if !matches!(k.as_str(), "type" | "device" | "o") {
-            return Err(VolumeError::Invalid(format!("invalid option key: {k:?}")));
-        }
-    }
-    let get = |k: &str| options.get(k).map(String::as_str).unwrap_or("");
-    match (get("type"), get("device"), get("o")) {
-        ("", "", "") => Ok(Backing::Directory),
-        ("tmpfs", _, o) => {
-            for opt in o.split(',').filter(|x| !x.is_empty()) {
-                let key = opt.split('=').next().unwrap_or("");
-                if !matches!(key, "size" | "mode" | "uid" | "gid" | "nr_inodes") {
-                    return Err(VolumeError::Invalid(format!(
-                        "tmpfs volume option {opt:?} is not supported yet by berth"
-                    )));
-                }
-            }
-            Ok(Backing::Tmpfs {
-                options: o.to_string(),
-            })
-        }
-        ("none", device, o) if o.split(',').any(|x| x == "bind") => {
-            if !device.starts_with('/') {
-                return Err(VolumeError::Invalid(format!(
-                    "bind volume device must be an absolute path, not {device:?}"
-                )));
-            }
-            if o.split(',').any(|x| x != "bind" && x != "rbind") {
-                return Err(VolumeError::Invalid(format!(
-                    "bind volume option o={o:?} is not supported yet by berth"
-                )));
-            }
-            Ok(Backing::Bind {
-                device: PathBuf::from(device),
-            })
-        }
-        (t, d, o) => Err(VolumeError::Invalid(format!(
-            "local volume options type={t:?} device={d:?} o={o:?} are not supported yet by berth (type=tmpfs, or type=none with o=bind are)"
-        ))),
-    }
-}
-
+/// One volume and what berthd knows about its use while it runs.
 struct Entry {
-    volume: Volume,
-    /// The containers whose mounts name this volume.
-    users: BTreeSet<String>,
+    record: Volume,
+    /// Containers (by ID) whose mount points name it, stopped ones included: a referenced
+    /// volume is not removed.
+    refs: BTreeSet<String>,
+    /// Containers running with it mounted.
+    active: BTreeSet<String>,
+    /// Its device is mounted on `_data` (volumes with `type`/`device` options).
+    device_mounted: bool,
 }
 
-/// Every volume, on disk and in memory.
+/// Docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`. The name is a directory
+/// under the store, so nothing else may pass.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.len() == 1 {
+        return Err(VolumeError::invalid(
+            "volume name is too short, names should be at least two alphanumeric characters",
+        ));
+    }
+    let mut b = name.bytes();
+    let ok = matches!(b.next(), Some(c) if c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if !ok {
+        return Err(VolumeError::invalid(format!(
+            "{name:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        )));
+    }
+    Ok(())
+}
+
+/// The local driver's options, checked as dockerd's (`daemon/volume/local/local_unix.go`).
+/// `size` needs project quotas, which berth does not set up.
+pub fn check_options(opts: &BTreeMap<String, String>) -> Result<()> {
+    for k in opts.keys() {
+        if !matches!(k.as_str(), "type" | "o" | "device" | "size") {
+            return Err(VolumeError::invalid(format!("invalid option: {k:?}")));
+        }
+    }
+    if let Some(size) = opts.get("size") {
+        let n = crate::units::ram_in_bytes(size).map_err(VolumeError::Invalid)?;
+        if n > 0 {
+            return Err(VolumeError::invalid(
+                "quota size requested but no quota support",
+            ));
+        }
+    }
+    // Go's map order is random; dockerd names whichever comes first. A fixed order here.
+    for (opt, needs) in [
+        ("device", &["type"][..]),
+        ("o", &["device", "type"][..]),
+        ("type", &["device"][..]),
+    ] {
+        if opts.contains_key(opt) {
+            if let Some(missing) = needs.iter().find(|n| !opts.contains_key(**n)) {
+                return Err(VolumeError::invalid(format!(
+                    "missing required option: {missing:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn no_such(op: &str, name: &str) -> VolumeError {
+    VolumeError::NotFound(format!("{op} {name}: no such volume"))
+}
+
+/// The volumes under `<data-root>/volumes`.
 pub struct VolumeStore {
     root: PathBuf,
+    kernel: Arc<dyn Kernel>,
     entries: Mutex<BTreeMap<String, Entry>>,
 }
 
 impl VolumeStore {
-    /// Opens `<data-root>/volumes`, reading every volume's record. A directory without one is
-    /// a create cut short, before it answered: removed if its data is empty, kept otherwise
-    /// (berth never deletes data it cannot account for).
-    pub fn open(root: &Path) -> Result<VolumeStore, VolumeError> {
+    /// Reads every volume under `root`, clearing what a crash left half-made or half-removed.
+    pub fn open(root: &Path, kernel: Arc<dyn Kernel>) -> Result<VolumeStore> {
         std::fs::create_dir_all(root).map_err(VolumeError::io("creating the volumes dir"))?;
         let mut entries = BTreeMap::new();
-        for e in std::fs::read_dir(root)
-            .map_err(VolumeError::io("reading the volumes dir"))?
-            .flatten()
-        {
-            let dir = e.path();
-            let rec = std::fs::read(dir.join(RECORD))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Volume>(&b).ok());
-            match rec {
-                Some(v) => {
-                    entries.insert(
-                        v.name.clone(),
-                        Entry {
-                            volume: v,
-                            users: BTreeSet::new(),
-                        },
-                    );
-                }
-                None => {
-                    let data = dir.join("_data");
-                    let empty = std::fs::read_dir(&data).map_or(true, |mut d| d.next().is_none());
-                    if empty && !is_mount_point(&data) {
-                        tracing::warn!(dir = %dir.display(), "removing volume directory without a record");
-                        let _ = std::fs::remove_dir_all(&dir);
-                    }
-                }
+        let dir = std::fs::read_dir(root).map_err(VolumeError::io("reading the volumes dir"))?;
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            if name.starts_with(CREATING) || name.starts_with(REMOVING) {
+                remove_unmounted(kernel.as_ref(), &path);
+                continue;
             }
+            if check_name(&name).is_err() || !path.is_dir() {
+                continue;
+            }
+            let Some(record) = load_record(&path, &name) else {
+                tracing::warn!(dir = %path.display(), "skipping a directory that is no volume");
+                continue;
+            };
+            clear_copy_ups(&path);
+            let device_mounted = record.has_device() && kernel.is_mounted(&path.join(DATA));
+            entries.insert(
+                name,
+                Entry {
+                    record,
+                    refs: BTreeSet::new(),
+                    active: BTreeSet::new(),
+                    device_mounted,
+                },
+            );
         }
         Ok(VolumeStore {
             root: root.to_path_buf(),
+            kernel,
             entries: Mutex::new(entries),
         })
     }
 
-    fn dir(&self, name: &str) -> PathBuf {
+    /// Where a volume's data lives.
+    pub fn data_path(&self, name: &str) -> PathBuf {
+        self.root.join(name).join(DATA)
+    }
+
+    pub(crate) fn kernel(&self) -> &dyn Kernel {
+        self.kernel.as_ref()
+    }
+
+    pub(crate) fn volume_dir(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
 
-    /// Where a volume's data is: what containers mount.
-    pub fn data_path(&self, name: &str) -> PathBuf {
-        self.dir(name).join("_data")
-    }
-
-    /// `POST /volumes/create`: a new volume, or the existing one of that name if the request
-    /// asks nothing it lacks (as dockerd answers a second create). `None` names it with 64
-    /// random hex digits.
+    /// Creates a volume (a random 64-hex name, labelled anonymous, when `name` is `None`), or
+    /// returns the one already there by that name, as dockerd does. With `reference`, the
+    /// container is recorded as its user in the same step, so no prune can come between.
+    /// Returns the volume and whether it was made now.
     pub fn create(
         &self,
         name: Option<&str>,
         driver: &str,
-        labels: BTreeMap<String, String>,
-        options: BTreeMap<String, String>,
-    ) -> Result<(Volume, bool), VolumeError> {
-        if !matches!(driver, "" | "local") {
-            return Err(VolumeError::Invalid(format!(
-                "volume driver {driver:?} is not supported yet by berth; local is"
-            )));
-        }
-        let name = match name.filter(|n| !n.is_empty()) {
-            Some(n) => {
-                check_volume_name(n)?;
-                n.to_string()
+        options: Option<BTreeMap<String, String>>,
+        labels: Option<BTreeMap<String, String>>,
+        reference: Option<&str>,
+    ) -> Result<(Volume, bool)> {
+        let (name, labels) = match name.filter(|n| !n.is_empty()) {
+            Some(n) => (n.to_string(), labels),
+            None => {
+                let mut l = labels.unwrap_or_default();
+                l.insert(ANONYMOUS_LABEL.into(), String::new());
+                (hex::encode(rand::random::<[u8; 32]>()), Some(l))
             }
-            None => hex::encode(rand::random::<[u8; 32]>()),
         };
-        backing(&options)?;
-        let mut entries = self.entries.lock().unwrap();
-        if let Some(e) = entries.get(&name) {
-            let v = &e.volume;
-            if (!options.is_empty() && options != v.options)
-                || (!labels.is_empty() && labels != v.labels)
-            {
-                return Err(VolumeError::Conflict(format!(
-                    "create {name}: volume already exists with different options or labels"
-                )));
-            }
-            return Ok((v.clone(), false));
+        let wrap = |e: VolumeError| match e {
+            VolumeError::Invalid(m) => VolumeError::Invalid(format!("create {name}: {m}")),
+            e => e,
+        };
+        check_name(&name).map_err(wrap)?;
+        crate::parse::check_driver(driver)?;
+        if let Some(o) = &options {
+            check_options(o).map_err(wrap)?;
         }
-        let v = Volume {
+        let mut entries = self.entries.lock().unwrap();
+        if let Some(e) = entries.get_mut(&name) {
+            if let Some(r) = reference {
+                e.refs.insert(r.to_string());
+            }
+            return Ok((e.record.clone(), false));
+        }
+        let record = Volume {
             name: name.clone(),
-            driver: "local".into(),
-            created_at: Utc::now(),
+            driver: LOCAL_DRIVER.into(),
             labels,
             options,
+            created_at: Utc::now(),
         };
-        let dir = self.dir(&name);
-        let made = (|| {
-            std::fs::create_dir_all(dir.join("_data"))?;
-            let bytes = serde_json::to_vec(&v).map_err(std::io::Error::other)?;
-            berth_image::atomic_write(&dir.join(RECORD), &bytes)
-        })();
-        if let Err(e) = made {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(VolumeError::io(format!("creating volume {name}"))(e));
-        }
+        self.make_on_disk(&record)
+            .map_err(VolumeError::io(format!("creating volume {name}")))?;
+        let mut refs = BTreeSet::new();
+        refs.extend(reference.map(str::to_string));
         entries.insert(
             name,
             Entry {
-                volume: v.clone(),
-                users: BTreeSet::new(),
+                record: record.clone(),
+                refs,
+                active: BTreeSet::new(),
+                device_mounted: false,
             },
         );
-        Ok((v, true))
+        Ok((record, true))
     }
 
-    pub fn get(&self, name: &str) -> Result<Volume, VolumeError> {
-        self.entries
-            .lock()
-            .unwrap()
-            .get(name)
-            .map(|e| e.volume.clone())
-            .ok_or_else(|| VolumeError::NotFound(name.to_string()))
+    /// The volume directory made whole beside its place, then renamed into it: the record
+    /// and `_data` appear together or not at all.
+    fn make_on_disk(&self, v: &Volume) -> io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        let tmp = self.root.join(format!(
+            "{CREATING}{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        ));
+        let made = (|| {
+            std::fs::DirBuilder::new().mode(0o701).create(&tmp)?;
+            std::fs::DirBuilder::new()
+                .mode(0o755)
+                .create(tmp.join(DATA))?;
+            let bytes = serde_json::to_vec(v).map_err(io::Error::other)?;
+            let mut f = std::fs::File::create(tmp.join(RECORD))?;
+            io::Write::write_all(&mut f, &bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, self.root.join(&v.name))?;
+            std::fs::File::open(&self.root)?.sync_all()
+        })();
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        made
     }
 
-    /// Every volume with the number of containers using it.
-    pub fn list(&self) -> Vec<(Volume, usize)> {
-        self.entries
-            .lock()
-            .unwrap()
-            .values()
-            .map(|e| (e.volume.clone(), e.users.len()))
-            .collect()
+    pub fn get(&self, name: &str) -> Result<VolumeView> {
+        let entries = self.entries.lock().unwrap();
+        let e = entries.get(name).ok_or_else(|| no_such("get", name))?;
+        Ok(self.view(e))
     }
 
-    /// The containers using a volume.
-    pub fn users(&self, name: &str) -> Vec<String> {
-        self.entries
-            .lock()
-            .unwrap()
-            .get(name)
-            .map(|e| e.users.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Records that `container` uses the volume (at its create, and for every container at
-    /// berthd's start).
-    pub fn acquire(&self, name: &str, container: &str) -> Result<(), VolumeError> {
-        let mut entries = self.entries.lock().unwrap();
-        let e = entries
-            .get_mut(name)
-            .ok_or_else(|| VolumeError::NotFound(name.to_string()))?;
-        e.users.insert(container.to_string());
-        Ok(())
-    }
-
-    pub fn release(&self, name: &str, container: &str) {
-        if let Some(e) = self.entries.lock().unwrap().get_mut(name) {
-            e.users.remove(container);
+    fn view(&self, e: &Entry) -> VolumeView {
+        VolumeView {
+            volume: e.record.clone(),
+            mountpoint: self.data_path(&e.record.name),
+            refs: e.refs.len(),
         }
     }
 
-    /// `DELETE /volumes/{name}`: refused while a container uses it, even with `force` (as
-    /// dockerd: force only hides a missing volume).
-    pub fn remove(&self, name: &str, force: bool) -> Result<(), VolumeError> {
+    pub fn list(&self) -> Vec<VolumeView> {
+        let entries = self.entries.lock().unwrap();
+        entries.values().map(|e| self.view(e)).collect()
+    }
+
+    /// Removes a volume and its data; refused while any container references it. `force`
+    /// only makes a missing volume no error, as with dockerd.
+    pub fn remove(&self, name: &str, force: bool) -> Result<Option<Volume>> {
         let mut entries = self.entries.lock().unwrap();
         let Some(e) = entries.get(name) else {
             return if force {
-                Ok(())
+                Ok(None)
             } else {
-                Err(VolumeError::NotFound(name.to_string()))
+                Err(no_such("get", name))
             };
         };
-        if !e.users.is_empty() {
-            return Err(VolumeError::InUse {
-                name: name.to_string(),
-                users: e.users.iter().cloned().collect(),
-            });
+        if !e.refs.is_empty() {
+            let refs: Vec<&str> = e.refs.iter().map(String::as_str).collect();
+            return Err(VolumeError::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                refs.join(", ")
+            )));
         }
-        let dir = self.dir(name);
-        let data = dir.join("_data");
-        if is_mount_point(&data) {
-            nix::mount::umount2(&data, nix::mount::MntFlags::MNT_DETACH)
-                .map_err(|e| VolumeError::io(format!("unmounting volume {name}"))(e.into()))?;
+        let data = self.data_path(name);
+        if e.device_mounted || (e.record.has_device() && self.kernel.is_mounted(&data)) {
+            self.kernel
+                .unmount(&data)
+                .map_err(VolumeError::io(format!("remove {name}: unmounting")))?;
         }
-        // The record goes first: a crash after it leaves a directory without one, which the
-        // next start clears only if its data is empty.
-        std::fs::remove_file(dir.join(RECORD))
-            .map_err(VolumeError::io(format!("removing volume {name}")))?;
-        entries.remove(name);
+        let gone = self.root.join(format!(
+            "{REMOVING}{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        ));
+        std::fs::rename(self.root.join(name), &gone)
+            .map_err(VolumeError::io(format!("remove {name}")))?;
+        let record = entries.remove(name).map(|e| e.record);
         drop(entries);
-        std::fs::remove_dir_all(&dir).map_err(VolumeError::io(format!("removing volume {name}")))
+        remove_unmounted(self.kernel.as_ref(), &gone);
+        Ok(record)
     }
 
-    /// The path a container mounts for this volume, with the driver's own mount made first
-    /// (a tmpfs or a bound host directory on `_data`) if it is not there yet.
-    pub fn mount_source(&self, name: &str) -> Result<PathBuf, VolumeError> {
-        let v = self.get(name)?;
+    /// Records that `container` uses the volume.
+    pub fn add_ref(&self, name: &str, container: &str) -> Result<Volume> {
+        let mut entries = self.entries.lock().unwrap();
+        let e = entries.get_mut(name).ok_or_else(|| no_such("get", name))?;
+        e.refs.insert(container.to_string());
+        Ok(e.record.clone())
+    }
+
+    /// `container` no longer uses the volume. Returns whether anyone still does.
+    pub fn release(&self, name: &str, container: &str) -> bool {
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get_mut(name) {
+            Some(e) => {
+                e.refs.remove(container);
+                !e.refs.is_empty()
+            }
+            None => false,
+        }
+    }
+
+    /// At a start: `container` runs with the volume mounted; a volume with a device gets it
+    /// mounted on `_data` first, once for all its containers. Returns the data path.
+    pub fn mount(&self, name: &str, container: &str) -> Result<PathBuf> {
+        let mut entries = self.entries.lock().unwrap();
+        let e = entries.get_mut(name).ok_or_else(|| no_such("get", name))?;
         let data = self.data_path(name);
-        let b = backing(&v.options)?;
-        if b == Backing::Directory || is_mount_point(&data) {
-            return Ok(data);
-        }
-        let err = |e: nix::Error| VolumeError::io(format!("mounting volume {name}"))(e.into());
-        match b {
-            Backing::Directory => {}
-            Backing::Tmpfs { options } => {
-                let opts = (!options.is_empty()).then_some(options.as_str());
-                nix::mount::mount(
-                    Some("tmpfs"),
-                    &data,
-                    Some("tmpfs"),
-                    nix::mount::MsFlags::empty(),
-                    opts,
-                )
-                .map_err(err)?;
-            }
-            Backing::Bind { device } => {
-                if !device.is_dir() {
-                    return Err(VolumeError::Invalid(format!(
-                        "error while mounting volume '{}': failed to mount local volume: no such file or directory: {}",
-                        data.display(),
-                        device.display()
-                    )));
+        if e.record.has_device() && !e.device_mounted {
+            let (t, dev, o) = (
+                e.record.option("type").to_string(),
+                e.record.option("device").to_string(),
+                e.record.option("o").to_string(),
+            );
+            self.kernel.mount(&dev, &data, &t, &o).map_err(|err| {
+                // A password in `o` (cifs) is not for the logs.
+                VolumeError::Io {
+                    context: format!("error while mounting volume '{}'", data.display()),
+                    source: io::Error::new(
+                        err.kind(),
+                        format!(
+                            "failed to mount local volume: {}",
+                            hide_password(&err.to_string(), &o)
+                        ),
+                    ),
                 }
-                nix::mount::mount(
-                    Some(&device),
-                    &data,
-                    None::<&str>,
-                    nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(err)?;
-            }
+            })?;
+            e.device_mounted = true;
         }
+        e.active.insert(container.to_string());
         Ok(data)
     }
 
-    /// Bytes the volume's data takes (`UsageData`, `system df -v`).
-    pub fn size(&self, name: &str) -> u64 {
-        berth_image::dir_size(&self.data_path(name))
+    /// At an exit: `container` no longer has the volume mounted; the last one out unmounts
+    /// its device. Returns whether it had it mounted.
+    pub fn unmount(&self, name: &str, container: &str) -> bool {
+        let mut entries = self.entries.lock().unwrap();
+        let Some(e) = entries.get_mut(name) else {
+            return false;
+        };
+        let was = e.active.remove(container);
+        if e.active.is_empty() && e.device_mounted {
+            let data = self.data_path(name);
+            match self.kernel.unmount(&data) {
+                Ok(()) => e.device_mounted = false,
+                Err(err) => tracing::warn!(volume = name, error = %err, "unmounting volume"),
+            }
+        }
+        was
     }
 
-    /// Unmounts what the driver mounted (at berthd's shutdown nothing is unmounted: running
-    /// containers keep their mounts). For tests and removal.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Whether any container runs with it mounted (a copy-up then writes in place: a
+    /// running container holds the directory it was given).
+    pub fn in_active_use(&self, name: &str) -> bool {
+        let entries = self.entries.lock().unwrap();
+        entries
+            .get(name)
+            .is_some_and(|e| !e.active.is_empty() || e.device_mounted)
     }
 }
 
-/// Whether `path` is a mount point: its device differs from its parent's.
-fn is_mount_point(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let (Ok(m), Some(parent)) = (std::fs::symlink_metadata(path), path.parent()) else {
-        return false;
-    };
-    std::fs::metadata(parent).is_ok_and(|p| p.dev() != m.dev())
+fn hide_password(msg: &str, o: &str) -> String {
+    match o.split(',').find_map(|kv| kv.strip_prefix("password=")) {
+        Some(p) if !p.is_empty() => msg.replace(p, "********"),
+        _ => msg.to_string(),
+    }
+}
+
+fn load_record(dir: &Path, name: &str) -> Option<Volume> {
+    if let Ok(b) = std::fs::read(dir.join(RECORD)) {
+        return serde_json::from_slice::<Volume>(&b)
+            .ok()
+            .filter(|v| v.name == name);
+    }
+    // A directory holding `_data` is a volume, as dockerd counts them (one copied in from
+    // elsewhere, say): without a record it has no labels or options.
+    let meta = std::fs::metadata(dir.join(DATA)).ok()?;
+    let created = meta
+        .modified()
+        .ok()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_else(Utc::now);
+    Some(Volume {
+        name: name.to_string(),
+        driver: LOCAL_DRIVER.into(),
+        labels: None,
+        options: None,
+        created_at: created,
+    })
+}
+
+/// Copies into a volume cut short by a crash: their target was still empty, and the next
+/// copy starts afresh.
+fn clear_copy_ups(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(COPY_UP) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Removes a volume directory that is out of the store, never through a mount on its data.
+fn remove_unmounted(kernel: &dyn Kernel, dir: &Path) {
+    let data = dir.join(DATA);
+    if kernel.is_mounted(&data) && kernel.unmount(&data).is_err() {
+        tracing::error!(dir = %dir.display(), "a removed volume's data is still mounted; left in place");
+        return;
+    }
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        tracing::error!(dir = %dir.display(), error = %e, "removing a volume directory");
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn create_get_use_and_remove() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = VolumeStore::open(dir.path()).unwrap();
-        let (v, new) = s
-            .create(Some("db"), "local", labels(&[("a", "1")]), BTreeMap::new())
-            .unwrap();
-        assert!(new && v.driver == "local" && !v.anonymous());
-        assert!(s.data_path("db").is_dir());
-        // A second create of the same name answers the existing volume.
-        let (again, new) = s
-            .create(Some("db"), "", BTreeMap::new(), BTreeMap::new())
-            .unwrap();
-        assert!(!new && again == v);
-        assert!(matches!(
-            s.create(Some("db"), "", labels(&[("b", "2")]), BTreeMap::new()),
-            Err(VolumeError::Conflict(_))
-        ));
-        let (anon, _) = s
-            .create(None, "", labels(&[(ANONYMOUS_LABEL, "")]), BTreeMap::new())
-            .unwrap();
-        assert_eq!(anon.name.len(), 64);
-        assert!(anon.anonymous());
-        s.acquire("db", "c1").unwrap();
-        let e = s.remove("db", true).unwrap_err();
-        assert_eq!(e.to_string(), "remove db: volume is in use - [c1]");
-        s.release("db", "c1");
-        std::fs::write(s.data_path("db").join("f"), b"kept").unwrap();
-        // Records survive a reopen; users are the container service's to give again.
-        let s = VolumeStore::open(dir.path()).unwrap();
-        assert_eq!(s.list().len(), 2);
-        assert_eq!(std::fs::read(s.data_path("db").join("f")).unwrap(), b"kept");
-        s.remove("db", false).unwrap();
-        assert!(!dir.path().join("db").exists());
-        assert!(matches!(
-            s.remove("db", false),
-            Err(VolumeError::NotFound(_))
-        ));
-        s.remove("db", true).unwrap();
-    }
-
-    #[test]
-    fn bad_names_drivers_and_options_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = VolumeStore::open(dir.path()).unwrap();
-        let none = BTreeMap::new;
-        assert!(s.create(Some("a/b"), "", none(), none()).is_err());
-        assert!(s.create(Some("ok"), "nfs", none(), none()).is_err());
-        let o = |kv: &[(&str, &str)]| labels(kv);
-        assert!(s
-            .create(Some("xx"), "", none(), o(&[("type", "nfs")]))
-            .is_err());
-        assert!(s
-            .create(Some("xx"), "", none(), o(&[("bogus", "1")]))
-            .is_err());
-        assert!(s
-            .create(
-                Some("tt"),
-                "",
-                none(),
-                o(&[("type", "tmpfs"), ("o", "size=1m")])
-            )
-            .is_ok());
-        assert!(s
-            .create(
-                Some("bb"),
-                "",
-                none(),
-                o(&[("type", "none"), ("o", "bind"), ("device", "/srv")])
-            )
-            .is_ok());
-        assert!(s
-            .create(
-                Some("b2"),
-                "",
-                none(),
-                o(&[("type", "none"), ("o", "bind"), ("device", "rel")])
-            )
-            .is_err());
-        // Nothing half-made is left of the refused ones.
-        let mut names: Vec<_> = s.list().into_iter().map(|(v, _)| v.name).collect();
-        names.sort();
-        assert_eq!(names, ["bb", "tt"]);
-    }
-
-    #[test]
-    fn a_directory_without_a_record_is_cleared_only_when_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("half/_data")).unwrap();
-        std::fs::create_dir_all(dir.path().join("data-kept/_data")).unwrap();
-        std::fs::write(dir.path().join("data-kept/_data/f"), b"x").unwrap();
-        let s = VolumeStore::open(dir.path()).unwrap();
-        assert!(s.list().is_empty());
-        assert!(!dir.path().join("half").exists());
-        assert!(dir.path().join("data-kept/_data/f").exists());
-    }
-}
+mod tests;

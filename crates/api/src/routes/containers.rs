@@ -148,6 +148,14 @@ fn matches_filters(
                 || c.image.trim_start_matches("sha256:").starts_with(a)
                 || st.images.resolve(a).is_ok_and(|d| d.to_string() == c.image)
         })
+        // A volume by name, a bind by its source, any mount by its destination, as
+        // dockerd's `volume` filter.
+        && any("volume", &|v| {
+            c.mount_points.iter().any(|m| {
+                let key = if m.name.is_empty() { &m.source } else { &m.name };
+                key == v || m.destination == v
+            })
+        })
         && f.labels_match(&c.config.labels)
         && before.is_none_or(|b| c.created < b)
         && since.is_none_or(|s| c.created > s)
@@ -163,20 +171,23 @@ fn command_line(c: &Container) -> String {
 /// inspect's and `ps`'s `Mounts`: Docker's MountPoint fields, `Name` and `Driver` only for
 /// volumes.
 fn mounts_json(c: &Container) -> Value {
-    let all = c.mount_points.iter().map(|p| {
-        let mut m = json!({
-            "Type": p.kind.as_str(),
-            "Source": p.source,
-            "Destination": p.destination,
-            "Mode": p.mode,
-            "RW": p.rw,
-            "Propagation": p.propagation,
-        });
-        if p.kind == berth_volume::MountKind::Volume {
-            m["Name"] = json!(p.name);
-            m["Driver"] = json!(p.driver);
+    // `--tmpfs` mounts are not among them, as in Docker; Name and Driver are left out when
+    // empty (Go's omitempty), the rest in Docker's field order.
+    let all = c.mount_points.iter().filter(|p| !p.tmpfs_flag).map(|p| {
+        let mut m = serde_json::Map::new();
+        m.insert("Type".into(), json!(p.kind.as_str()));
+        if !p.name.is_empty() {
+            m.insert("Name".into(), json!(p.name));
         }
-        m
+        m.insert("Source".into(), json!(p.source));
+        m.insert("Destination".into(), json!(p.destination));
+        if !p.driver.is_empty() {
+            m.insert("Driver".into(), json!(p.driver));
+        }
+        m.insert("Mode".into(), json!(p.mode));
+        m.insert("RW".into(), json!(p.rw));
+        m.insert("Propagation".into(), json!(p.propagation));
+        Value::Object(m)
     });
     Value::Array(all.collect())
 }

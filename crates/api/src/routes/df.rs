@@ -112,14 +112,13 @@ fn usage(st: &SharedState, types: &[String]) -> Value {
         out["Containers"] = json!(list);
     }
     if want("volume") {
-        let vols = st.containers.volumes();
-        let list: Vec<Value> = vols
-            .list()
-            .into_iter()
-            .map(|(v, users)| {
-                let size = vols.size(&v.name);
-                super::volumes::volume_json(st, &v, Some((size, users)))
-            })
+        // Local volumes without driver options, as dockerd counts them.
+        let list: Vec<Value> = st
+            .containers
+            .volumes()
+            .usage()
+            .iter()
+            .map(|u| super::volumes::volume_json(&u.view, Some(u.size as i64)))
             .collect();
         out["Volumes"] = json!(list);
     }

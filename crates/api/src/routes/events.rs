@@ -49,6 +49,7 @@ fn matches(e: &Event, f: &Filters) -> bool {
             e.kind == "container" && (e.actor.id.starts_with(c) || attr("name") == c)
         })
         && any("image", &|i| attr("image") == i || e.actor.id == i)
+        && any("volume", &|v| e.kind == "volume" && e.actor.id == v)
         && f.labels_match(&e.actor.attributes)
 }
 

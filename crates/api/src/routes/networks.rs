@@ -74,7 +74,8 @@ pub struct ListQuery {
 
 /// Whether a network passes `network ls` filters.
 fn listed(st: &SharedState, f: &Filters, n: &Network) -> ApiResult<bool> {
-    let any = |k: &str, ok: &dyn Fn(&str) -> bool| f.get(k).is_empty() || f.get(k).iter().any(|v| ok(v));
+    let any =
+        |k: &str, ok: &dyn Fn(&str) -> bool| f.get(k).is_empty() || f.get(k).iter().any(|v| ok(v));
     if !any("driver", &|v| v == n.driver.as_str()) {
         return Ok(false);
     }
@@ -136,7 +137,10 @@ pub async fn inspect(
             "verbose network inspect is for swarm networks, which berth does not have",
         ));
     }
-    if q.scope.as_deref().is_some_and(|s| !s.is_empty() && s != "local") {
+    if q.scope
+        .as_deref()
+        .is_some_and(|s| !s.is_empty() && s != "local")
+    {
         return Err(ApiError::not_found(format!("network {id} not found")));
     }
     let n = st.containers.network().get(&id)?;
@@ -202,11 +206,16 @@ struct CreateBody {
 pub async fn create(State(st): State<SharedState>, body: Bytes) -> ApiResult<Response> {
     let b: CreateBody = crate::body::json(&body)?;
     let _ = b.check_duplicate; // names are always unique in berth, as in dockerd 25+
-    let refuse = |what: &str| ApiError::bad_request(format!("{what} is not supported yet by berth"));
+    let refuse =
+        |what: &str| ApiError::bad_request(format!("{what} is not supported yet by berth"));
     if b.ingress {
         return Err(refuse("an ingress network (swarm)"));
     }
-    if b.config_only || b.config_from.as_ref().is_some_and(|v| !v.is_null() && v != &json!({}) && v["Network"] != "") {
+    if b.config_only
+        || b.config_from
+            .as_ref()
+            .is_some_and(|v| !v.is_null() && v != &json!({}) && v["Network"] != "")
+    {
         return Err(refuse("ConfigOnly/ConfigFrom networks"));
     }
     if !matches!(b.scope.as_str(), "" | "local") {
@@ -245,7 +254,11 @@ pub async fn create(State(st): State<SharedState>, body: Bytes) -> ApiResult<Res
         }
     }
     let n = st.containers.create_network(req)?;
-    Ok((StatusCode::CREATED, Json(json!({"Id": n.id, "Warning": ""}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": n.id, "Warning": ""})),
+    )
+        .into_response())
 }
 
 pub async fn delete(State(st): State<SharedState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -291,19 +304,36 @@ fn endpoint_request(v: Option<&Value>) -> ApiResult<berth_network::EndpointReque
             || val.as_str() == Some("")
             || val.as_array().is_some_and(|a| a.is_empty())
             || val.as_u64() == Some(0)
-            || val.as_object().is_some_and(|o| o.values().all(|x| x.is_null() || x.as_str() == Some("") || x.as_array().is_some_and(|a| a.is_empty())));
+            || val.as_object().is_some_and(|o| {
+                o.values().all(|x| {
+                    x.is_null()
+                        || x.as_str() == Some("")
+                        || x.as_array().is_some_and(|a| a.is_empty())
+                })
+            });
         if !matches!(k.as_str(), "Aliases" | "IPAMConfig" | "MacAddress") && !unset {
             return Err(ApiError::bad_request(format!(
                 "EndpointConfig.{k} is not supported yet by berth"
             )));
         }
     }
-    let ipv4 = match v["IPAMConfig"]["IPv4Address"].as_str().filter(|s| !s.is_empty()) {
-        Some(ip) => Some(ip.parse().map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {ip}")))?),
+    let ipv4 = match v["IPAMConfig"]["IPv4Address"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    {
+        Some(ip) => Some(
+            ip.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {ip}")))?,
+        ),
         None => None,
     };
-    if v["IPAMConfig"]["IPv6Address"].as_str().is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::bad_request("IPv6 addresses are not supported yet by berth"));
+    if v["IPAMConfig"]["IPv6Address"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "IPv6 addresses are not supported yet by berth",
+        ));
     }
     Ok(berth_network::EndpointRequest {
         aliases: v["Aliases"]
@@ -313,7 +343,10 @@ fn endpoint_request(v: Option<&Value>) -> ApiResult<berth_network::EndpointReque
             .filter_map(|a| a.as_str().map(str::to_string))
             .collect(),
         ipv4,
-        mac: v["MacAddress"].as_str().filter(|s| !s.is_empty()).map(str::to_string),
+        mac: v["MacAddress"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         links: Vec::new(),
     })
 }

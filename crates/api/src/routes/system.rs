@@ -215,4 +215,3 @@ pub async fn prune_build_cache(
         json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }),
     ))
 }
-

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_volume::Volume;
+use berth_volume::VolumeView;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -15,26 +15,26 @@ use crate::error::{ApiError, ApiResult};
 use crate::filters::Filters;
 use crate::SharedState;
 
-/// Docker's Volume object. Empty labels and options are `null`, as dockerd sends them.
-pub(crate) fn volume_json(st: &SharedState, v: &Volume, usage: Option<(u64, usize)>) -> Value {
-    let map_or_null = |m: &BTreeMap<String, String>| {
-        if m.is_empty() {
-            Value::Null
-        } else {
-            json!(m)
-        }
-    };
+fn truthy(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1" | "true" | "True"))
+}
+
+/// Docker's Volume object. Labels and options are what the create sent (`null` when it sent
+/// none, as dockerd answers). With the size of its data, `UsageData` (`system df`; berth
+/// answers `?size=1` with it on list and inspect too).
+pub(crate) fn volume_json(v: &VolumeView, size: Option<i64>) -> Value {
+    let r = &v.volume;
     let mut out = json!({
-        "CreatedAt": v.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "Driver": v.driver,
-        "Labels": map_or_null(&v.labels),
-        "Mountpoint": st.containers.volumes().data_path(&v.name),
-        "Name": v.name,
-        "Options": map_or_null(&v.options),
+        "CreatedAt": r.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "Driver": r.driver,
+        "Labels": r.labels,
+        "Mountpoint": v.mountpoint,
+        "Name": r.name,
+        "Options": r.options,
         "Scope": "local",
     });
-    if let Some((size, refs)) = usage {
-        out["UsageData"] = json!({"Size": size, "RefCount": refs});
+    if let Some(size) = size {
+        out["UsageData"] = json!({"Size": size, "RefCount": v.refs});
     }
     out
 }
@@ -47,9 +47,9 @@ struct CreateBody {
     #[serde(default)]
     driver: String,
     #[serde(default)]
-    driver_opts: BTreeMap<String, String>,
+    driver_opts: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    labels: Option<BTreeMap<String, String>>,
     #[serde(default)]
     cluster_volume_spec: Option<Value>,
 }
@@ -62,31 +62,34 @@ pub async fn create(State(st): State<SharedState>, body: Bytes) -> ApiResult<Res
         ));
     }
     let name = (!body.name.is_empty()).then_some(body.name.as_str());
-    let v = st
-        .containers
-        .create_volume(name, &body.driver, body.labels, body.driver_opts)?;
-    Ok((StatusCode::CREATED, Json(volume_json(&st, &v, None))).into_response())
+    let vols = st.containers.volumes();
+    let v = vols.create(name, &body.driver, body.driver_opts, body.labels)?;
+    Ok((StatusCode::CREATED, Json(volume_json(&v, None))).into_response())
 }
 
 #[derive(Deserialize)]
 pub struct ListQuery {
     filters: Option<String>,
+    size: Option<String>,
 }
 
-/// Whether a volume passes the list filters (dangling, driver, label, name).
-fn listed(f: &Filters, v: &Volume, users: usize) -> ApiResult<bool> {
+/// Whether a volume passes the list filters, as dockerd's: `dangling` (no container uses
+/// it), `driver`, `label`, and `name` (exactly, or as a regular expression).
+fn listed(f: &Filters, names: &[regex::Regex], v: &VolumeView) -> ApiResult<bool> {
     if let Some(d) = f.bool("dangling")? {
-        if d != (users == 0) {
+        if d != (v.refs == 0) {
             return Ok(false);
         }
     }
-    if !f.get("driver").is_empty() && !f.get("driver").contains(&v.driver) {
+    let r = &v.volume;
+    if !f.get("driver").is_empty() && !f.get("driver").contains(&r.driver) {
         return Ok(false);
     }
-    if !f.get("name").is_empty() && !f.get("name").iter().any(|n| v.name.contains(n.as_str())) {
+    let exact = f.get("name").contains(&r.name);
+    if !names.is_empty() && !exact && !names.iter().any(|re| re.is_match(&r.name)) {
         return Ok(false);
     }
-    Ok(f.labels_match(&v.labels))
+    Ok(f.labels_match(&r.labels.clone().unwrap_or_default()))
 }
 
 pub async fn list(
@@ -95,21 +98,37 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let f = Filters::parse(q.filters.as_deref())?;
     f.only(&["dangling", "driver", "label", "name"])?;
+    // A pattern that is no regular expression matches exactly or not at all, as in dockerd.
+    let names: Vec<regex::Regex> = f
+        .get("name")
+        .iter()
+        .filter_map(|n| regex::Regex::new(n).ok())
+        .collect();
+    let vols = st.containers.volumes();
     let mut out = Vec::new();
-    for (v, users) in st.containers.volumes().list() {
-        if listed(&f, &v, users)? {
-            out.push(volume_json(&st, &v, None));
+    for v in vols.list() {
+        if listed(&f, &names, &v)? {
+            let size = truthy(&q.size).then(|| vols.size(&v));
+            out.push(volume_json(&v, size));
         }
     }
     Ok(Json(json!({ "Volumes": out, "Warnings": null })))
 }
 
+#[derive(Deserialize)]
+pub struct InspectQuery {
+    size: Option<String>,
+}
+
 pub async fn inspect(
     State(st): State<SharedState>,
     Path(name): Path<String>,
+    Query(q): Query<InspectQuery>,
 ) -> ApiResult<Json<Value>> {
-    let v = st.containers.volumes().get(&name)?;
-    Ok(Json(volume_json(&st, &v, None)))
+    let vols = st.containers.volumes();
+    let v = vols.get(&name)?;
+    let size = truthy(&q.size).then(|| vols.size(&v));
+    Ok(Json(volume_json(&v, size)))
 }
 
 #[derive(Deserialize)]
@@ -122,8 +141,7 @@ pub async fn delete(
     Path(name): Path<String>,
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<Response> {
-    let force = matches!(q.force.as_deref(), Some("1" | "true" | "True"));
-    st.containers.remove_volume(&name, force)?;
+    st.containers.volumes().remove(&name, truthy(&q.force))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -131,16 +149,28 @@ pub async fn update() -> ApiError {
     ApiError::bad_request("volume update is only supported for cluster volumes")
 }
 
+#[derive(Deserialize)]
+pub struct PruneQuery {
+    filters: Option<String>,
+}
+
 pub async fn prune(
     State(st): State<SharedState>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PruneQuery>,
 ) -> ApiResult<Json<Value>> {
     let f = Filters::parse(q.filters.as_deref())?;
     f.only(&["label", "label!", "all"])?;
-    // Docker 23+: only anonymous volumes, unless `all`.
+    if f.get("all").len() > 1 {
+        return Err(ApiError::bad_request(format!(
+            "invalid filter 'all={}': only one value is expected",
+            f.get("all").join(",")
+        )));
+    }
+    // Docker 23+ (API 1.42): anonymous volumes only, unless `all`.
     let all = f.bool("all")?.unwrap_or(false);
-    let (gone, space) = st.containers.prune_volumes(|v| {
-        (all || v.anonymous()) && f.labels_match(&v.labels) && !f.labels_excluded(&v.labels)
+    let (gone, space) = st.containers.volumes().prune(all, &|v| {
+        let labels = v.labels.clone().unwrap_or_default();
+        f.labels_match(&labels) && !f.labels_excluded(&labels)
     });
     Ok(Json(
         json!({ "VolumesDeleted": gone, "SpaceReclaimed": space }),

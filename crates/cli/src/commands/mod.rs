@@ -5,7 +5,6 @@ mod auth;
 mod container;
 mod image;
 mod logs;
-mod mounts;
 mod netopts;
 mod network;
 mod opts;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::mounts::csv_fields;
+use berth_volume::cli::csv_fields;
 
 /// Published ports: `ExposedPorts` and `PortBindings`, keyed `80/tcp` and sorted as Go sorts
 /// map keys in JSON.

@@ -35,7 +35,10 @@ pub enum NetworkCommand {
     #[command(override_usage = "berth network prune [OPTIONS]")]
     Prune(PruneArgs),
     /// Remove one or more networks
-    #[command(visible_alias = "remove", override_usage = "berth network rm NETWORK [NETWORK...]")]
+    #[command(
+        visible_alias = "remove",
+        override_usage = "berth network rm NETWORK [NETWORK...]"
+    )]
     Rm(RmArgs),
 }
 
@@ -214,9 +217,16 @@ async fn create(client: &Client, a: CreateArgs) -> anyhow::Result<u8> {
         config.insert("Gateway".into(), json!(g));
     }
     if !a.aux_address.is_empty() {
-        config.insert("AuxiliaryAddresses".into(), Value::Object(kv(&a.aux_address)));
+        config.insert(
+            "AuxiliaryAddresses".into(),
+            Value::Object(kv(&a.aux_address)),
+        );
     }
-    let configs = if config.is_empty() { vec![] } else { vec![Value::Object(config)] };
+    let configs = if config.is_empty() {
+        vec![]
+    } else {
+        vec![Value::Object(config)]
+    };
     let body = json!({
         "Name": a.name,
         "Driver": a.driver,
@@ -248,11 +258,20 @@ fn header(field: &str) -> String {
 
 async fn list(client: &Client, a: ListArgs) -> anyhow::Result<u8> {
     let path = format!("/networks?filters={}", q(&filters_json(&a.filter, &[])?));
-    let mut nets = client.get_json(&path).await?.as_array().cloned().unwrap_or_default();
+    let mut nets = client
+        .get_json(&path)
+        .await?
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     nets.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
     let id = |n: &Value| {
         let id = n["Id"].as_str().unwrap_or("");
-        if a.no_trunc || id.len() < 12 { id.to_string() } else { id[..12].to_string() }
+        if a.no_trunc || id.len() < 12 {
+            id.to_string()
+        } else {
+            id[..12].to_string()
+        }
     };
     if a.quiet {
         for n in &nets {
@@ -265,7 +284,12 @@ async fn list(client: &Client, a: ListArgs) -> anyhow::Result<u8> {
         .map(|n| {
             let labels = n["Labels"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .unwrap_or_default();
             json!({
                 "ID": id(n), "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"],
@@ -277,8 +301,11 @@ async fn list(client: &Client, a: ListArgs) -> anyhow::Result<u8> {
         .collect();
     print!(
         "{}",
-        Output::new(a.format.as_deref(), "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")?
-            .render(&rows, header)?
+        Output::new(
+            a.format.as_deref(),
+            "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+        )?
+        .render(&rows, header)?
     );
     Ok(0)
 }
@@ -287,7 +314,11 @@ async fn inspect(client: &Client, a: InspectArgs) -> anyhow::Result<u8> {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for n in &a.names {
-        let path = format!("/networks/{}{}", q(n), if a.verbose { "?verbose=true" } else { "" });
+        let path = format!(
+            "/networks/{}{}",
+            q(n),
+            if a.verbose { "?verbose=true" } else { "" }
+        );
         match client.get_json(&path).await {
             Ok(v) => found.push(v),
             Err(e) => errors.push(e.to_string()),
@@ -318,7 +349,11 @@ async fn connect(client: &Client, a: ConnectArgs) -> anyhow::Result<u8> {
         },
     });
     client
-        .send_json(Method::POST, &format!("/networks/{}/connect", q(&a.network)), Some(&body))
+        .send_json(
+            Method::POST,
+            &format!("/networks/{}/connect", q(&a.network)),
+            Some(&body),
+        )
         .await?;
     Ok(0)
 }
@@ -326,7 +361,11 @@ async fn connect(client: &Client, a: ConnectArgs) -> anyhow::Result<u8> {
 async fn disconnect(client: &Client, a: DisconnectArgs) -> anyhow::Result<u8> {
     let body = json!({"Container": a.container, "Force": a.force});
     client
-        .send_json(Method::POST, &format!("/networks/{}/disconnect", q(&a.network)), Some(&body))
+        .send_json(
+            Method::POST,
+            &format!("/networks/{}/disconnect", q(&a.network)),
+            Some(&body),
+        )
         .await?;
     Ok(0)
 }
@@ -335,7 +374,12 @@ async fn remove(client: &Client, a: RmArgs) -> anyhow::Result<u8> {
     let mut errors = Vec::new();
     for n in &a.names {
         match client
-            .request(Method::DELETE, &format!("/networks/{}", q(n)), crate::client::empty(), &[])
+            .request(
+                Method::DELETE,
+                &format!("/networks/{}", q(n)),
+                crate::client::empty(),
+                &[],
+            )
             .await
         {
             Ok(_) => println!("{n}"),
@@ -356,9 +400,17 @@ async fn prune(client: &Client, a: PruneArgs) -> anyhow::Result<u8> {
             return Ok(0);
         }
     }
-    let path = format!("/networks/prune?filters={}", q(&filters_json(&a.filter, &[])?));
+    let path = format!(
+        "/networks/prune?filters={}",
+        q(&filters_json(&a.filter, &[])?)
+    );
     let r = client.send_json(Method::POST, &path, None).await?;
-    let gone: Vec<&str> = r["NetworksDeleted"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+    let gone: Vec<&str> = r["NetworksDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
     if !gone.is_empty() {
         println!("Deleted Networks:");
         for n in gone {
@@ -378,16 +430,37 @@ pub struct PortArgs {
 
 /// `port`: the container's published ports, as the docker CLI lists them.
 pub async fn port(client: &Client, a: PortArgs) -> anyhow::Result<u8> {
-    let c = client.get_json(&format!("/containers/{}/json", q(&a.container))).await?;
-    let ports = c["NetworkSettings"]["Ports"].as_object().cloned().unwrap_or_default();
-    let binding = |b: &Value| format!("{}:{}", b["HostIp"].as_str().unwrap_or(""), b["HostPort"].as_str().unwrap_or(""));
+    let c = client
+        .get_json(&format!("/containers/{}/json", q(&a.container)))
+        .await?;
+    let ports = c["NetworkSettings"]["Ports"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let binding = |b: &Value| {
+        format!(
+            "{}:{}",
+            b["HostIp"].as_str().unwrap_or(""),
+            b["HostPort"].as_str().unwrap_or("")
+        )
+    };
     if let Some(p) = &a.port {
-        let key = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
-        let list = ports.get(&key).and_then(Value::as_array).filter(|l| !l.is_empty());
+        let key = if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        };
+        let list = ports
+            .get(&key)
+            .and_then(Value::as_array)
+            .filter(|l| !l.is_empty());
         let Some(list) = list else {
             return Err(super::status_error(
                 1,
-                format!("Error: No public port '{key}' published for {}", a.container),
+                format!(
+                    "Error: No public port '{key}' published for {}",
+                    a.container
+                ),
             ));
         };
         for b in list {

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use clap::{ArgAction, Args};
 use serde_json::{json, Map, Value};
 
-use super::mounts;
 use super::netopts::{self, NetworkAttachment};
 use super::parse::{self, flag};
+use berth_volume::cli as mounts;
 
 #[derive(Debug, Clone, Args)]
 pub struct ContainerOpts {
@@ -429,11 +429,8 @@ impl ContainerOpts {
                 self.memory_swappiness
             ));
         }
-        let (binds, anon_volumes) =
-            berth_volume::spec::cli_volumes(&self.volume).map_err(|e| e.to_string())?;
-        let anon_volumes: BTreeMap<String, ()> =
-            anon_volumes.into_iter().map(|v| (v, ())).collect();
-        let tmpfs = berth_volume::spec::cli_tmpfs(&self.tmpfs);
+        let (binds, anon_volumes) = mounts::volumes(&self.volume)?;
+        let tmpfs = mounts::tmpfs(&self.tmpfs);
         let entrypoint = match &self.entrypoint {
             Some(e) => json!([e]),
             None => Value::Null,

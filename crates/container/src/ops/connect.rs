@@ -51,7 +51,10 @@ impl ContainerService {
                     .max()
                     .map_or(0, |m| m + 1)
             });
-            Some(self.network.connect(&c.id, &netns, &net.name, &req, &names, index)?)
+            Some(
+                self.network
+                    .connect(&c.id, &netns, &net.name, &req, &names, index)?,
+            )
         } else {
             None
         };

@@ -166,7 +166,23 @@ impl ContainerService {
             false,
         )?;
         let mount_points = self.resolve_mounts(&id, &body)?;
-        let undo_mounts = |svc: &Self| svc.volumes.release_all(&id, &mount_points, true);
+        let dir = self.paths.dir(&id);
+        // What a create that fails from here on leaves: nothing of the container, and none
+        // of the anonymous volumes made for it.
+        let undo_mounts = |svc: &Self| {
+            svc.volumes.release(&id, &mount_points, true);
+            if crate::rootfs::unmount_rootfs(&dir).is_ok() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        };
+        if self.volumes.needs_population(&mount_points) {
+            if let Err(e) =
+                self.populate_volumes(&image_id, &dir, &mount_points, body.host_config.auto_remove)
+            {
+                undo_mounts(self);
+                return Err(e);
+            }
+        }
         let mut recs = self.records.lock().unwrap();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
@@ -195,7 +211,6 @@ impl ContainerService {
                 }
             },
         };
-        let dir = self.paths.dir(&id);
         if let Err(e) = crate::rootfs::prepare_dirs(&dir) {
             drop(recs);
             undo_mounts(self);
@@ -230,7 +245,6 @@ impl ContainerService {
         let durable = !c.host_config.auto_remove;
         if let Err(e) = recs.save_new(&self.paths, &c, durable) {
             drop(recs);
-            let _ = std::fs::remove_dir_all(&dir);
             undo_mounts(self);
             return Err(ContainerError::io("saving the container record")(e));
         }
@@ -252,28 +266,15 @@ impl ContainerService {
         let hc = &body.host_config;
         let mut volumes_from = Vec::new();
         for spec in hc.volumes_from.iter().flatten() {
-            let (name, mode) = match spec.rsplit_once(':') {
-                Some((n, m)) => (n, m),
-                None => (spec.as_str(), ""),
-            };
-            let read_only = match mode {
-                "" => None,
-                "ro" => Some(true),
-                "rw" => Some(false),
-                m => {
-                    return Err(ContainerError::Invalid(format!(
-                        "invalid mode for volumes-from: {m}"
-                    )))
-                }
-            };
-            let other = self.get(name)?;
-            volumes_from.push((other.mount_points, read_only));
+            let (name, writable) = berth_volume::parse::parse_volumes_from(spec)?;
+            let other = self.get(&name)?;
+            volumes_from.push((other.mount_points, writable));
         }
-        let req = berth_volume::Requested {
+        let req = berth_volume::Request {
             binds: hc.binds.as_deref().unwrap_or_default(),
             mounts: hc.mounts.as_deref().unwrap_or_default(),
             tmpfs: hc.tmpfs.as_ref(),
-            anonymous: body
+            volumes: body
                 .config
                 .volumes
                 .iter()
@@ -281,12 +282,30 @@ impl ContainerService {
                 .map(|(k, _)| k.clone())
                 .collect(),
             volumes_from,
+            volume_driver: &hc.volume_driver,
         };
-        let (points, made) = self.volumes.resolve(id, &req)?;
-        for v in made {
-            self.emit_volume(&v, "create", &[]);
-        }
-        Ok(points)
+        Ok(self.volumes.resolve(id, &req)?)
+    }
+
+    /// Copies the image's content into the container's empty volumes, as dockerd does at
+    /// create: the container's root filesystem is mounted for it, and stays mounted for the
+    /// start that usually follows.
+    fn populate_volumes(
+        &self,
+        image_id: &berth_image::Digest,
+        dir: &std::path::Path,
+        points: &[berth_volume::MountPoint],
+        volatile: bool,
+    ) -> Result<(), ContainerError> {
+        crate::rootfs::prepare_dirs(dir)
+            .map_err(ContainerError::io("creating the container's directories"))?;
+        let lower = self
+            .lower_dirs(image_id)
+            .map_err(ContainerError::NotFound)?;
+        let root = crate::rootfs::mount_rootfs(&lower, dir, volatile).map_err(
+            ContainerError::io("mounting the container's root filesystem"),
+        )?;
+        Ok(self.volumes.populate(points, &root)?)
     }
 
     /// Makes a record written without fsync durable, off the request's path, if its

@@ -16,7 +16,6 @@ mod start;
 mod stats;
 mod stop;
 mod update;
-mod volumes;
 
 pub(crate) use start::prime_cgroup_migration;
 pub use stats::StatsSample;

@@ -7,12 +7,16 @@ use crate::service::ContainerService;
 
 impl ContainerService {
     pub(crate) fn emit_network(&self, n: &Network, action: &str, container: Option<&str>) {
-        let mut attrs = vec![("name", n.name.clone()), ("type", n.driver.as_str().to_string())];
+        let mut attrs = vec![
+            ("name", n.name.clone()),
+            ("type", n.driver.as_str().to_string()),
+        ];
         if let Some(c) = container {
             attrs.push(("container", c.to_string()));
         }
-        self.events
-            .publish(crate::events::Event::object("network", &n.id, action, &attrs));
+        self.events.publish(crate::events::Event::object(
+            "network", &n.id, action, &attrs,
+        ));
     }
 
     /// `POST /networks/create`.

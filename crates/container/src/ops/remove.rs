@@ -60,8 +60,7 @@ impl ContainerService {
             return;
         };
         let removed = self.records.lock().unwrap().remove(&self.paths, id);
-        self.volumes
-            .release_all(id, &c.mount_points, remove_volumes);
+        self.volumes.release(id, &c.mount_points, remove_volumes);
         let dir = self.paths.dir(id);
         let detached = rootfs::detach_rootfs(&dir);
         self.clear_run_state(id);

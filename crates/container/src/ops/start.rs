@@ -160,6 +160,9 @@ impl ContainerService {
             "failed to create task for container: OCI runtime create failed: {msg}: unknown"
         );
         self.clear_run(id);
+        if let Ok(c) = self.get(id) {
+            self.volumes.unmount(id, &c.mount_points);
+        }
         if let Some(c) = self.update(id, |c| {
             c.state.set_exited(code, false, &full, Utc::now());
             c.network_settings = None;

@@ -1,10 +1,93 @@
-//! `--mount` values as the docker CLI turns them into `HostConfig.Mounts` entries. The `-v`
-//! and `--tmpfs` splits are the volume crate's (`berth_volume::spec`), which berthd reads
-//! them back with.
+//! The client's half: `-v`, `--mount` and `--tmpfs` values as the docker CLI turns them into
+//! `HostConfig.Binds`, `Config.Volumes`, `HostConfig.Mounts` and `HostConfig.Tmpfs`, so that
+//! berth's CLI sends what the docker CLI sends. berthd reads those fields with
+//! [`crate::parse`]; both halves live here so that they cannot drift apart.
+
+use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::parse::ram_in_bytes;
+use crate::units::ram_in_bytes;
+
+/// `-v` values split as the docker CLI splits them: anything with a source (a host path or a
+/// named volume) is a bind string for `HostConfig.Binds`; a bare path is an anonymous volume
+/// for `Config.Volumes`. Relative host paths starting with `.` are made absolute.
+pub fn volumes(specs: &[String]) -> Result<(Vec<String>, BTreeMap<String, ()>), String> {
+    let mut binds = Vec::new();
+    let mut anonymous = BTreeMap::new();
+    for spec in specs {
+        match volume_source(spec)? {
+            None => {
+                anonymous.insert(spec.clone(), ());
+            }
+            Some(source) => {
+                let mut bind = spec.clone();
+                if source.starts_with('.') {
+                    if let Some((host, target)) = spec.split_once(':') {
+                        if let Ok(abs) = std::path::absolute(host) {
+                            bind = format!("{}:{target}", abs.display());
+                        }
+                    }
+                }
+                if !binds.contains(&bind) {
+                    binds.push(bind);
+                }
+            }
+        }
+    }
+    Ok((binds, anonymous))
+}
+
+/// The source part of a volume spec (`src:dst[:opts]`), `None` for an anonymous volume, split
+/// as docker's `volumespec.Parse` splits it (a one-letter first field followed by `:` counts as
+/// a Windows drive).
+fn volume_source(spec: &str) -> Result<Option<String>, String> {
+    match spec.chars().count() {
+        0 => return Err("invalid empty volume spec".into()),
+        1 | 2 => return Ok(None),
+        _ => {}
+    }
+    let (mut source, mut target): (Option<String>, Option<String>) = (None, None);
+    let mut buffer = String::new();
+    let chars: Vec<Option<char>> = spec.chars().map(Some).chain([None]).collect();
+    for c in chars {
+        let drive = c == Some(':')
+            && buffer.chars().count() == 1
+            && buffer.chars().all(char::is_alphabetic);
+        if drive {
+            buffer.push(':');
+        } else if c == Some(':') || c.is_none() {
+            let err = |e: &str| format!("invalid spec: {spec}: {e}");
+            if buffer.is_empty() {
+                return Err(err("empty section between colons"));
+            }
+            if source.is_none() && c.is_none() {
+                target = Some(std::mem::take(&mut buffer));
+            } else if source.is_none() {
+                source = Some(std::mem::take(&mut buffer));
+            } else if target.is_none() {
+                target = Some(std::mem::take(&mut buffer));
+            } else if c == Some(':') {
+                return Err(err("too many colons"));
+            }
+            buffer.clear();
+        } else if let Some(ch) = c {
+            buffer.push(ch);
+        }
+    }
+    Ok(source)
+}
+
+/// `--tmpfs /path[:options]` → `HostConfig.Tmpfs`.
+pub fn tmpfs(specs: &[String]) -> BTreeMap<String, String> {
+    specs
+        .iter()
+        .map(|t| match t.split_once(':') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (t.clone(), String::new()),
+        })
+        .collect()
+}
 
 /// `--mount type=…,source=…,target=…[,readonly][,…]` → one `HostConfig.Mounts` entry, with the
 /// Go field order and omitted empty fields.
@@ -13,6 +96,7 @@ pub fn mount(value: &str) -> Result<Value, String> {
     let mut typ = "volume".to_string();
     let (mut source, mut target, mut consistency) = (String::new(), String::new(), String::new());
     let mut read_only = false;
+    let mut chown = false;
     let (mut bind, mut volume, mut tmpfs) = (Map::new(), Map::new(), Map::new());
     let (mut has_bind, mut has_volume, mut has_tmpfs, mut has_image) = (false, false, false, false);
     let mut image = Map::new();
@@ -30,6 +114,7 @@ pub fn mount(value: &str) -> Result<Value, String> {
         let Some((key, val)) = field.split_once('=') else {
             match field.to_lowercase().as_str() {
                 "readonly" | "ro" => read_only = true,
+                "chown" => chown = true,
                 "volume-nocopy" => {
                     has_volume = true;
                     volume.insert("NoCopy".into(), json!(true));
@@ -55,6 +140,8 @@ pub fn mount(value: &str) -> Result<Value, String> {
             }
             "target" | "dst" | "destination" => target = val.to_string(),
             "readonly" | "ro" => read_only = bool_val(&key, val)?,
+            // berth's own (Podman's `U`): the volume goes to the container's user.
+            "chown" => chown = bool_val(&key, val)?,
             "consistency" => consistency = val.to_lowercase(),
             "bind-propagation" => {
                 has_bind = true;
@@ -178,6 +265,15 @@ pub fn mount(value: &str) -> Result<Value, String> {
     if !consistency.is_empty() {
         m.insert("Consistency".into(), json!(consistency));
     }
+    if chown {
+        if typ != "volume" {
+            return Err(format!(
+                "option 'chown' is for volumes, not mount type '{typ}'"
+            ));
+        }
+        // Not a field of Docker's Mount: berthd takes it, dockerd would refuse it.
+        m.insert("Chown".into(), json!(true));
+    }
     if has_bind {
         // Go field order: Propagation, NonRecursive, CreateMountpoint, ReadOnlyNonRecursive,
         // ReadOnlyForceRecursive.
@@ -271,6 +367,14 @@ mod tests {
 
     #[test]
     fn volumes_binds_and_mounts() {
+        let (binds, anon) =
+            volumes(&["/tmp:/data:ro".into(), "named:/n".into(), "/anon".into()]).unwrap();
+        assert_eq!(binds, vec!["/tmp:/data:ro", "named:/n"]);
+        assert_eq!(anon.keys().collect::<Vec<_>>(), vec!["/anon"]);
+        assert!(volumes(&["/a::b".into()]).is_err());
+        assert!(volumes(&["/a:/b:ro:x".into()]).is_err());
+        // A one-letter source is taken for a Windows drive, as docker takes it.
+        assert_eq!(volumes(&["a::b".into()]).unwrap().0, vec!["a::b"]);
         assert_eq!(
             mount("type=bind,src=/tmp,dst=/x,readonly").unwrap(),
             json!({"Type": "bind", "Source": "/tmp", "Target": "/x", "ReadOnly": true})
@@ -285,8 +389,18 @@ mod tests {
         );
         assert_eq!(mount("type=bind,src=/x").unwrap_err(), "target is required");
         assert_eq!(
+            mount("src=v,dst=/v,chown=true").unwrap(),
+            json!({"Type": "volume", "Source": "v", "Target": "/v", "Chown": true})
+        );
+        assert_eq!(mount("src=v,dst=/v,chown").unwrap()["Chown"], true);
+        assert!(mount("type=bind,src=/x,dst=/v,chown").is_err());
+        assert_eq!(
             mount("type=bind,target=/x,tmpfs-size=1m").unwrap_err(),
             "cannot mix 'tmpfs-*' options with mount type 'bind'"
+        );
+        assert_eq!(
+            tmpfs(&["/run:size=1m".into(), "/t".into()]),
+            BTreeMap::from([("/run".into(), "size=1m".into()), ("/t".into(), "".into())])
         );
     }
 }
