@@ -37,6 +37,8 @@ pub struct ContainerService {
     /// The networks containers join.
     pub(crate) network: Arc<berth_network::NetworkService>,
     pub(crate) events: Arc<EventLog>,
+    /// Every exec, by its ID.
+    pub(crate) execs: Mutex<crate::exec::Execs>,
 }
 
 impl ContainerService {
@@ -68,6 +70,7 @@ impl ContainerService {
             runtimes,
             exe,
             events,
+            execs: Mutex::default(),
         }))
     }
 

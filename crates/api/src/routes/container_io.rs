@@ -17,13 +17,13 @@ use tokio::sync::mpsc;
 use crate::error::{ApiError, ApiResult};
 use crate::SharedState;
 
-const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
-const RAW: &str = "application/vnd.docker.raw-stream";
+pub(crate) const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+pub(crate) const RAW: &str = "application/vnd.docker.raw-stream";
 /// How long an attach connection is read after its output ended, waiting for the client to
 /// hang up.
 const LINGER: Duration = Duration::from_secs(2);
 
-fn flag(v: &Option<String>) -> bool {
+pub(crate) fn flag(v: &Option<String>) -> bool {
     matches!(v.as_deref(), Some("1" | "true" | "True"))
 }
 
@@ -76,7 +76,10 @@ pub async fn attach(
         };
         let client = TokioIo::new(upgraded);
         match wait.stream().await {
-            Ok(shim) => pump(client, shim, tty, streams.stdin, detach).await,
+            Ok(shim) => {
+                let ended = std::future::ready(());
+                pump(client, shim, tty, streams.stdin, detach, ended).await
+            }
             // The start that was awaited failed: its own answer carries the error, and the
             // stream just ends, as with dockerd.
             Err(_) => {
@@ -98,10 +101,19 @@ pub async fn attach(
 
 /// Moves bytes between a client and the shim until the container's output ends or the client
 /// detaches. Frames pass through as they are without a TTY; with one, the client gets raw bytes.
-async fn pump<C, S>(client: C, shim: S, tty: bool, stdin: bool, detach: Vec<u8>)
-where
+/// `ended` is awaited between the end of the output and telling the client so: what the client
+/// looks up next (an exec's exit code) must be known by then.
+pub(crate) async fn pump<C, S, E>(
+    client: C,
+    shim: S,
+    tty: bool,
+    stdin: bool,
+    detach: Vec<u8>,
+    ended: E,
+) where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    E: std::future::Future<Output = ()> + Send,
 {
     let (mut client_r, mut client_w) = tokio::io::split(client);
     let (mut shim_r, mut shim_w) = tokio::io::split(shim);
@@ -129,6 +141,7 @@ where
             }
             let _ = client_w.flush().await;
         }
+        ended.await;
         let _ = client_w.shutdown().await;
     };
     let input = async {
@@ -207,7 +220,7 @@ fn scan_detach(data: &[u8], keys: &[u8], matched: &mut usize) -> (Vec<u8>, bool)
 }
 
 /// Docker's detach-key syntax: comma-separated `ctrl-<x>` or single characters.
-fn parse_detach_keys(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn parse_detach_keys(s: &str) -> Option<Vec<u8>> {
     if s.is_empty() {
         return Some(Vec::new());
     }

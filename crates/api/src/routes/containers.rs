@@ -255,6 +255,7 @@ pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
         })
         .unwrap_or_default();
     let started = c.has_been_started;
+    let exec_ids = Some(st.containers.exec_ids(&c.id)).filter(|ids| !ids.is_empty());
     let mut state = serde_json::to_value(&c.state).unwrap_or(Value::Null);
     state["Status"] = json!(c.state.computed_status().as_str());
     let mut v = json!({
@@ -275,7 +276,7 @@ pub fn inspect_body(st: &SharedState, c: &Container, size: bool) -> Value {
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": null,
+        "ExecIDs": exec_ids,
         "HostConfig": c.host_config,
         "GraphDriver": {
             "Data": {

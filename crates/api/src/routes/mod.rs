@@ -5,6 +5,7 @@ mod container_io;
 mod containers;
 mod df;
 mod events;
+mod exec;
 mod images;
 mod networks;
 mod pull;
@@ -55,8 +56,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/containers/{id}/attach", post(container_io::attach))
         .route("/containers/{id}/logs", get(container_io::logs))
         .route("/containers/{id}", delete(containers::delete))
-        .route("/containers/{id}/exec", post(system::no_exec))
-        .route("/exec/{*rest}", get(system::no_exec).post(system::no_exec))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route("/containers/{id}/top", get(system::no_top))
         .route("/containers/{id}/stats", get(stats::stats))
         .route(

@@ -174,9 +174,6 @@ fn missing(what: &str) -> ApiError {
     ApiError::not_implemented(what)
 }
 
-pub async fn no_exec() -> ApiError {
-    missing("exec")
-}
 pub async fn no_top() -> ApiError {
     missing("top")
 }

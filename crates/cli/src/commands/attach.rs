@@ -94,19 +94,28 @@ pub async fn attach_conn(
         .await
 }
 
-async fn resize(client: &Client, id: &str, h: u16, w: u16) -> Result<(), ClientError> {
+/// What a terminal resize goes to: a container's TTY, or an exec's.
+#[derive(Debug, Clone)]
+pub enum TtyOf {
+    Container(String),
+    Exec(String),
+}
+
+async fn resize(client: &Client, of: &TtyOf, h: u16, w: u16) -> Result<(), ClientError> {
     if h == 0 && w == 0 {
         return Ok(());
     }
-    client
-        .post(&format!("/containers/{id}/resize?h={h}&w={w}"))
-        .await
+    let path = match of {
+        TtyOf::Container(id) => format!("/containers/{id}/resize?h={h}&w={w}"),
+        TtyOf::Exec(id) => format!("/exec/{id}/resize?h={h}&w={w}"),
+    };
+    client.post(&path).await
 }
 
 /// Tells the daemon our terminal's size now (retrying briefly: the container's TTY may not be
 /// ready the instant start returns) and again on every SIGWINCH, until the task is aborted.
 /// `nudge` first sets a size one larger, so a re-attached shell redraws its prompt.
-pub fn follow_tty_size(client: Client, id: String, nudge: bool) -> JoinHandle<()> {
+pub fn follow_tty_size(client: Client, id: TtyOf, nudge: bool) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut winch =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
@@ -242,7 +251,7 @@ pub async fn attach(client: &Client, a: AttachArgs) -> anyhow::Result<u8> {
     // The container may have stopped between the check and the attach.
     inspect_running(client, &a.container).await?;
     let resizer = (tty_mode && tty::is_terminal(tty::STDOUT))
-        .then(|| follow_tty_size(client.clone(), a.container.clone(), true));
+        .then(|| follow_tty_size(client.clone(), TtyOf::Container(a.container.clone()), true));
     let opts = StreamOpts {
         tty: tty_mode,
         stdin,
@@ -331,7 +340,7 @@ pub async fn start(client: &Client, a: StartArgs) -> anyhow::Result<u8> {
         return Err(e.into());
     }
     let resizer = (tty_mode && tty::is_terminal(tty::STDOUT))
-        .then(|| follow_tty_size(client.clone(), id.clone(), false));
+        .then(|| follow_tty_size(client.clone(), TtyOf::Container(id.clone()), false));
     let end = session.await;
     if let Some(r) = resizer {
         r.abort();

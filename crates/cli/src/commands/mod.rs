@@ -3,6 +3,7 @@
 mod attach;
 mod auth;
 mod container;
+mod exec;
 mod image;
 mod logs;
 mod netopts;
@@ -127,6 +128,8 @@ pub enum Command {
     /// List containers
     #[command(override_usage = "berth ps [OPTIONS]")]
     Ps(ps::PsArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
     /// Fetch the logs of a container
     #[command(override_usage = "berth logs [OPTIONS] CONTAINER")]
     Logs(logs::LogsArgs),
@@ -207,6 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rename(a) => container::run(&client, container::ContainerCommand::Rename(a)).await,
         Command::Ps(a) => ps::ps(&client, a).await,
         Command::Logs(a) => logs::logs(&client, a).await,
+        Command::Exec(a) => exec::exec(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,
         Command::Network(c) => network::run(&client, c).await,

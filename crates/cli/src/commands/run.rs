@@ -14,7 +14,7 @@ use crate::tty;
 
 use super::attach::{
     attach_conn, cancel, detach_keys_or_config, follow_tty_size, wait_registered, wait_status,
-    SignalProxy,
+    SignalProxy, TtyOf,
 };
 use super::opts::{AttachSpec, ContainerOpts};
 use super::{describe, status_error, with_help};
@@ -184,7 +184,7 @@ pub async fn run(client: &Client, a: RunArgs) -> anyhow::Result<u8> {
         return Ok(0);
     };
     let resizer = (spec.tty && tty::is_terminal(tty::STDOUT))
-        .then(|| follow_tty_size(client.clone(), id.clone(), false));
+        .then(|| follow_tty_size(client.clone(), TtyOf::Container(id.clone()), false));
     let mut status = tokio::spawn(wait_status(wait));
     let result = tokio::select! {
         end = &mut session => match end? {

@@ -5,6 +5,7 @@
 
 mod connect;
 mod create;
+mod exec;
 mod kill;
 mod networks;
 mod pause;
@@ -17,5 +18,6 @@ mod stats;
 mod stop;
 mod update;
 
+pub use exec::{ExecSession, ExecStartOptions};
 pub(crate) use start::prime_cgroup_migration;
 pub use stats::StatsSample;

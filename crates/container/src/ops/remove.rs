@@ -83,6 +83,7 @@ impl ContainerService {
             Ok(rt) => drop(rt.spawn_blocking(remove_files)),
             Err(_) => remove_files(),
         }
+        self.execs.lock().unwrap().remove_of(id);
         self.emit(&c, "destroy", &[]);
         // Its entry goes with the record: the waiting attaches fail, and the watchers see
         // it removed.

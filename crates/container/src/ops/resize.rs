@@ -16,7 +16,11 @@ impl ContainerService {
             )));
         }
         self.shim(&c.id)
-            .call(&Request::Resize { height, width })
+            .call(&Request::Resize {
+                height,
+                width,
+                exec: None,
+            })
             .await
             .map_err(|e| ContainerError::Start(e.to_string()))?;
         Ok(())

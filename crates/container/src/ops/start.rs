@@ -94,6 +94,7 @@ impl ContainerService {
                 shim.send(&Request::Resize {
                     height: height as u16,
                     width: width as u16,
+                    exec: None,
                 })
                 .await,
             )

@@ -338,6 +338,41 @@ impl Shim {
     }
 }
 
+impl Shim {
+    /// Starts an exec (`req` is a [`Request::Exec`]); returns its pid and, when it asked for
+    /// one, the exec's attach stream. The start may take a while (runc's exec is a process of
+    /// its own), so the wait is a long one.
+    pub async fn exec(&self, req: &Request) -> Result<(i32, UnixStream), ShimError> {
+        let mut conn = self.connect(req).await?;
+        let reply = tokio::time::timeout(EXEC_START_TIMEOUT, read_reply(&mut conn))
+            .await
+            .map_err(|_| ShimError::Timeout(self.id.clone()))??;
+        match reply.error {
+            Some(e) => Err(ShimError::Runtime(e)),
+            None => Ok((reply.pid, conn)),
+        }
+    }
+
+    /// Waits for an exec's end, however long that is.
+    pub async fn exec_wait(&self, exec_id: &str) -> Result<ExitInfo, ShimError> {
+        let req = Request::ExecWait {
+            exec_id: exec_id.to_string(),
+        };
+        let mut conn = self.connect(&req).await?;
+        let reply = read_whole_reply(&mut conn).await?;
+        if let Some(e) = reply.error {
+            return Err(ShimError::Runtime(e));
+        }
+        reply.exit.ok_or_else(|| ShimError::Gone {
+            id: self.id.clone(),
+            source: std::io::ErrorKind::UnexpectedEof.into(),
+        })
+    }
+}
+
+/// How long an exec's start may take, the runtime's own process included.
+const EXEC_START_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A request on its way (see [`Shim::send`]).
 pub struct SentRequest {
     conn: UnixStream,

@@ -8,6 +8,7 @@
 //! `exit.json` are all it needs to pick the container up again.
 
 pub mod client;
+mod exec;
 pub mod protocol;
 mod server;
 mod stdio;

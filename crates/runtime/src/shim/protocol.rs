@@ -15,9 +15,12 @@ pub enum Request {
     Kill {
         signal: i32,
     },
+    /// Resizes the container's TTY, or with `exec` that exec's.
     Resize {
         height: u16,
         width: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exec: Option<String>,
     },
     Pause,
     Resume,
@@ -28,6 +31,23 @@ pub enum Request {
         stdin: bool,
         stdout: bool,
         stderr: bool,
+    },
+    /// Runs a second process in the container. `process` is its OCI process document. With
+    /// `attach` the connection then carries the exec's stdio as an attach's does: frames out
+    /// (raw bytes with a TTY), stdin in. Without it the exec's output is read and dropped.
+    Exec {
+        exec_id: String,
+        process: serde_json::Value,
+        tty: bool,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        attach: bool,
+    },
+    /// Answered when exec `exec_id` has exited and its output is drained (at once if it
+    /// already has); the answer's `exit` carries its status.
+    ExecWait {
+        exec_id: String,
     },
 }
 

@@ -1,9 +1,10 @@
 //! The shim's life: create the container, report to berthd, then serve its socket and move
 //! output until the container's first process is gone.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -15,6 +16,7 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::exec::{Exec, ExecStart};
 use super::protocol::{frame_header, ExitInfo, Reply, Request};
 use super::stdio::{self, ContainerIo, StdinState};
 use super::ShimConfig;
@@ -162,6 +164,24 @@ struct Shim {
     exit: Option<(i32, Instant)>,
     /// A client's stdin has ended with `stdin_once`: later clients get none either.
     stdin_closed: bool,
+    execs: Vec<Exec>,
+    /// How the execs that are over ended, for waiters that come late.
+    exec_exits: HashMap<String, ExitInfo>,
+    /// Execs started so far.
+    exec_serial: u64,
+}
+
+/// What one descriptor in the poll set stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Sigchld,
+    Listener,
+    Output(usize),
+    Client(usize),
+    Stdin,
+    ExecOutput(usize, usize),
+    ExecClient(usize),
+    ExecStdin(usize),
 }
 
 impl Shim {
@@ -221,6 +241,9 @@ impl Shim {
             waiters: Vec::new(),
             exit: None,
             stdin_closed: false,
+            execs: Vec::new(),
+            exec_exits: HashMap::new(),
+            exec_serial: 0,
         })
     }
 
@@ -239,34 +262,51 @@ impl Shim {
     }
 
     fn poll_once(&mut self) {
-        // Index layout: 0 sigchld, 1 listener, then outputs, then attached clients, then the
-        // container's stdin while bytes wait for it.
-        let outputs: Vec<BorrowedFd> = self.io.outputs.iter().map(|(_, f)| f.as_fd()).collect();
         let stdin_full = self
             .io
             .stdin
             .as_ref()
             .is_some_and(|s| s.pending() >= stdio::STDIN_HIGH_WATER);
-        // With the container's stdin backed up, its writers wait; other clients are still
-        // read so that their leaving is noticed.
-        let readers: Vec<usize> = (0..self.attached.len())
-            .filter(|&i| self.attached[i].reading && !(stdin_full && self.attached[i].stdin))
-            .collect();
+        let mut slots = Vec::new();
         let mut fds = vec![
             PollFd::new(self.sigchld.as_fd(), PollFlags::POLLIN),
             PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
         ];
-        fds.extend(outputs.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)));
-        fds.extend(
-            readers
-                .iter()
-                .map(|&i| PollFd::new(self.attached[i].conn.as_fd(), PollFlags::POLLIN)),
-        );
-        let stdin_at = fds.len();
+        slots.extend([Slot::Sigchld, Slot::Listener]);
+        for (i, (_, f)) in self.io.outputs.iter().enumerate() {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            slots.push(Slot::Output(i));
+        }
+        // With the container's stdin backed up, its writers wait; other clients are still
+        // read so that their leaving is noticed.
+        for (i, a) in self.attached.iter().enumerate() {
+            if a.reading && !(stdin_full && a.stdin) {
+                fds.push(PollFd::new(a.conn.as_fd(), PollFlags::POLLIN));
+                slots.push(Slot::Client(i));
+            }
+        }
         if let Some(stdin) = self.io.stdin.as_ref().filter(|s| s.pending() > 0) {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+            slots.push(Slot::Stdin);
         }
-        let timeout = if self.exit.is_some() {
+        for (e, x) in self.execs.iter().enumerate() {
+            for (i, (_, f)) in x.io.outputs.iter().enumerate() {
+                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+                slots.push(Slot::ExecOutput(e, i));
+            }
+            let pending = x.io.stdin.as_ref().map_or(0, |s| s.pending());
+            if let Some(conn) = x.client.as_ref() {
+                if x.reading && pending < stdio::STDIN_HIGH_WATER {
+                    fds.push(PollFd::new(conn.as_fd(), PollFlags::POLLIN));
+                    slots.push(Slot::ExecClient(e));
+                }
+            }
+            if let Some(stdin) = x.io.stdin.as_ref().filter(|s| s.pending() > 0) {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+                slots.push(Slot::ExecStdin(e));
+            }
+        }
+        let timeout = if self.exit.is_some() || self.execs.iter().any(Exec::draining) {
             PollTimeout::from(100u16)
         } else {
             PollTimeout::NONE
@@ -281,47 +321,63 @@ impl Shim {
                 return;
             }
         }
-        let ready = |i: usize| {
-            fds.get(i).and_then(|f| f.revents()).is_some_and(|r| {
-                r.intersects(
-                    PollFlags::POLLIN
-                        | PollFlags::POLLOUT
-                        | PollFlags::POLLHUP
-                        | PollFlags::POLLERR,
-                )
-            })
-        };
-        let sig = ready(0);
-        let accept = ready(1);
-        let out_ready: Vec<usize> = (0..outputs.len()).filter(|&i| ready(2 + i)).collect();
-        let in_ready: Vec<usize> = readers
+        let wake = PollFlags::POLLIN | PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR;
+        let ready: Vec<Slot> = fds
             .iter()
-            .enumerate()
-            .filter(|(k, _)| ready(2 + outputs.len() + k))
-            .map(|(_, &i)| i)
+            .zip(&slots)
+            .filter(|(f, _)| f.revents().is_some_and(|r| r.intersects(wake)))
+            .map(|(_, s)| *s)
             .collect();
-        let stdin_writable = ready(stdin_at);
         drop(fds);
-        drop(outputs);
-        if stdin_writable {
-            self.flush_stdin();
+        // Slots are handled from the last to the first: removing an output or a client then
+        // never shifts an index still to be handled. Clients' stdin comes before output, since
+        // moving output may drop clients.
+        for slot in ready.iter().rev() {
+            match *slot {
+                Slot::Stdin => self.flush_stdin(),
+                Slot::ExecStdin(e) => self.execs[e].flush_stdin(),
+                _ => {}
+            }
         }
-        // Clients' stdin before output: moving output may drop clients, which would shift the
-        // indices `in_ready` holds.
-        for i in in_ready.into_iter().rev() {
-            self.read_stdin(i);
+        for slot in ready.iter().rev() {
+            match *slot {
+                Slot::Client(i) => self.read_stdin(i),
+                Slot::ExecClient(e) => self.execs[e].read_client(),
+                _ => {}
+            }
         }
-        for i in out_ready.into_iter().rev() {
-            self.read_output(i);
+        for slot in ready.iter().rev() {
+            match *slot {
+                Slot::Output(i) => self.read_output(i),
+                Slot::ExecOutput(e, i) => self.execs[e].read_output(i),
+                _ => {}
+            }
         }
-        if sig {
+        if ready.contains(&Slot::Sigchld) {
             let mut b = [0u8; 256];
             while matches!((&self.sigchld).read(&mut b), Ok(n) if n == b.len()) {}
             self.reap();
         }
-        if accept {
+        if ready.contains(&Slot::Listener) {
             if let Ok((conn, _)) = self.listener.accept() {
                 self.handle(conn);
+            }
+        }
+        self.finish_execs(false);
+    }
+
+    /// Ends the execs that are done (all of them at the container's end, `all`).
+    fn finish_execs(&mut self, all: bool) {
+        let mut i = 0;
+        while i < self.execs.len() {
+            if all || self.execs[i].done() {
+                let x = self.execs.swap_remove(i);
+                let id = x.id.clone();
+                // An exec still running when its container is gone was killed with it.
+                let exit = x.finish(137);
+                self.exec_exits.insert(id, exit);
+            } else {
+                i += 1;
             }
         }
     }
@@ -329,15 +385,24 @@ impl Shim {
     fn reap(&mut self) {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid.as_raw() == self.pid => {
-                    self.exit = Some((code, Instant::now()));
-                }
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == self.pid => {
-                    self.exit = Some((128 + sig as i32, Instant::now()));
+                Ok(WaitStatus::Exited(pid, code)) => self.exited(pid.as_raw(), code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.exited(pid.as_raw(), 128 + sig as i32)
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => {}
             }
+        }
+    }
+
+    /// Records the end of the container's first process or of an exec; other children
+    /// (the runtime's helpers, orphans reparented to the shim) are just reaped.
+    fn exited(&mut self, pid: i32, code: i32) {
+        let at = Some((code, Instant::now()));
+        if pid == self.pid {
+            self.exit = at;
+        } else if let Some(x) = self.execs.iter_mut().find(|x| x.pid == pid) {
+            x.exit = at;
         }
     }
 
@@ -431,12 +496,58 @@ impl Shim {
                 .map(|_| self.pid)
                 .map_err(|e| e.to_string()),
             Request::Kill { signal } => self.kill(signal),
-            Request::Resize { height, width } => match &self.io.pty {
-                Some(pty) => stdio::resize(pty, height, width)
-                    .map(|_| self.pid)
-                    .map_err(|e| e.to_string()),
-                None => Ok(self.pid),
-            },
+            Request::Resize {
+                height,
+                width,
+                exec,
+            } => self.resize(exec.as_deref(), height, width),
+            Request::Exec {
+                exec_id,
+                process,
+                tty,
+                stdin,
+                stdout,
+                stderr,
+                attach,
+            } => {
+                self.exec_serial += 1;
+                let start = ExecStart {
+                    exec_id: &exec_id,
+                    process: &process,
+                    tty,
+                    stdin,
+                    stdout,
+                    stderr,
+                    serial: self.exec_serial,
+                };
+                match self.start_exec(start) {
+                    Ok(mut x) => {
+                        if send(&mut conn, &Reply::ok(x.pid)).is_ok() && attach {
+                            x.attach(conn);
+                        }
+                        self.execs.push(x);
+                    }
+                    Err(e) => {
+                        let _ = send(&mut conn, &Reply::error(e));
+                    }
+                }
+                return;
+            }
+            Request::ExecWait { exec_id } => {
+                if let Some(x) = self.execs.iter_mut().find(|x| x.id == exec_id) {
+                    x.waiters.push(conn);
+                    return;
+                }
+                let reply = match self.exec_exits.get(&exec_id) {
+                    Some(exit) => Reply {
+                        exit: Some(exit.clone()),
+                        ..Default::default()
+                    },
+                    None => Reply::error(format!("no such exec: {exec_id}")),
+                };
+                let _ = send(&mut conn, &reply);
+                return;
+            }
             Request::Pause => self
                 .runtime
                 .pause(&self.cfg.id)
@@ -479,6 +590,29 @@ impl Shim {
         let _ = send(&mut conn, &reply);
     }
 
+    fn resize(&self, exec: Option<&str>, height: u16, width: u16) -> Result<i32, String> {
+        let pty = match exec {
+            None => self.io.pty.as_ref(),
+            Some(id) => match self.execs.iter().find(|x| x.id == id) {
+                Some(x) => x.io.pty.as_ref(),
+                None => return Err(format!("no such exec: {id}")),
+            },
+        };
+        match pty {
+            Some(pty) => stdio::resize(pty, height, width)
+                .map(|_| self.pid)
+                .map_err(|e| e.to_string()),
+            None => Ok(self.pid),
+        }
+    }
+
+    fn start_exec(&self, start: ExecStart) -> Result<Exec, String> {
+        if self.exit.is_some() {
+            return Err(format!("container {} is not running", self.cfg.id));
+        }
+        Exec::start(&self.cfg, self.runtime.as_ref(), start)
+    }
+
     fn kill(&self, signal: i32) -> Result<i32, String> {
         if self.exit.is_some() {
             return Ok(self.pid);
@@ -497,6 +631,9 @@ impl Shim {
         if let Err(e) = self.runtime.delete(&self.cfg.id, true) {
             eprintln!("shim: delete {}: {e}", self.cfg.id);
         }
+        // The delete killed whatever of the container's execs was left.
+        self.reap();
+        self.finish_execs(true);
         let exit = ExitInfo {
             exit_code: code,
             oom_killed,
@@ -568,7 +705,7 @@ pub(super) fn read_line(conn: &mut impl Read) -> io::Result<Vec<u8>> {
     }
 }
 
-fn send(conn: &mut UnixStream, reply: &Reply) -> io::Result<()> {
+pub(super) fn send(conn: &mut UnixStream, reply: &Reply) -> io::Result<()> {
     let mut b = serde_json::to_vec(reply).map_err(io::Error::other)?;
     b.push(b'\n');
     conn.write_all(&b)

@@ -13,10 +13,12 @@ use oci_spec::runtime::{
     PosixRlimitType, Process, Root, Spec, User,
 };
 
+pub use exec::{exec_process, ExecOptions};
 use host::Host;
 pub use oci_spec::runtime::Mount as SpecMount;
 
 mod caps;
+mod exec;
 mod host;
 mod mounts;
 mod resources;
@@ -346,9 +348,30 @@ pub fn write_spec(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
     // Compact, and not fsynced: the bundle lives for one run of the container in the exec root
     // (a tmpfs normally) and is written anew at every start, so it needs to be whole (temp
     // file and rename), not durable. Every start pays for what is written here.
-    let json = serde_json::to_vec(spec)?;
-    let target = bundle.join("config.json");
-    let tmp = bundle.join(format!(".config.json.{}.tmp", std::process::id()));
+    // The container's process as berth made it, before any runtime adapts the bundle (the
+    // builtin one widens its capabilities for loading seccomp): what its execs start from.
+    if let Some(p) = spec.process() {
+        write_private(&serde_json::to_vec(p)?, &bundle.join(PROCESS_FILE))?;
+    }
+    write_private(&serde_json::to_vec(spec)?, &bundle.join("config.json"))
+}
+
+/// Where a bundle keeps the container's process for its execs (see [`write_spec`]).
+const PROCESS_FILE: &str = "process.json";
+
+/// The container's process as [`write_spec`] wrote it.
+pub fn read_process(bundle: &Path) -> Result<Process, SpecError> {
+    let path = bundle.join(PROCESS_FILE);
+    let b = fs::read(&path).map_err(io_err("reading", &path))?;
+    Ok(serde_json::from_slice(&b)?)
+}
+
+fn write_private(json: &[u8], target: &Path) -> Result<(), SpecError> {
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("spec");
+    let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     // The spec holds the container's environment: root's only.
     let written = {
         use std::io::Write;
@@ -359,12 +382,12 @@ pub fn write_spec(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .and_then(|mut f| f.write_all(&json))
-            .and_then(|_| fs::rename(&tmp, &target))
+            .and_then(|mut f| f.write_all(json))
+            .and_then(|_| fs::rename(&tmp, target))
     };
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
-        return Err(io_err("writing", &target)(e));
+        return Err(io_err("writing", target)(e));
     }
     Ok(())
 }
