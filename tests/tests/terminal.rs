@@ -244,3 +244,37 @@ fn pull_progress_updates_lines_in_place_on_a_terminal() {
         "{screen}"
     );
 }
+
+#[test]
+fn exec_it_gets_a_terminal_of_its_size_and_leaves_the_container_running() {
+    let (d, _reg) = Daemon::with_busybox();
+    d.docker(&["run", "-d", "--name", "host", "busybox", "sleep", "1000"])
+        .ok();
+    for cli in ["docker", "berth"] {
+        let cmd = if cli == "berth" {
+            format!(
+                "{} exec -it host sh; echo exec-exited=$?",
+                berth_tests::bin("berth").display()
+            )
+        } else {
+            "docker exec -it host sh; echo exec-exited=$?".to_string()
+        };
+        let t = Tmux::start(&d, &cmd, 100, 30);
+        t.wait_for("/ #");
+        t.send(&["tty; stty size; echo term=$TERM", "Enter"]);
+        let s = t.wait_for("term=xterm");
+        assert!(s.contains("/dev/pts/"), "{s}");
+        assert!(s.contains("30 100"), "{s}");
+        t.run(&["resize-window", "-t", "t", "-x", "120", "-y", "40"]);
+        std::thread::sleep(Duration::from_millis(300));
+        t.send(&["clear; stty size", "Enter"]);
+        t.wait_for("40 120");
+        t.send(&["exit 3", "Enter"]);
+        t.wait_for("exec-exited=3");
+        assert!(
+            status(&d, "host").starts_with("Up "),
+            "{cli}: {}",
+            status(&d, "host")
+        );
+    }
+}

@@ -249,19 +249,28 @@ impl ContainerService {
         serde_json::to_value(p).map_err(|e| ContainerError::Start(e.to_string()))
     }
 
-    /// `POST /exec/{id}/resize`.
+    /// `POST /exec/{id}/resize`. A resize may come before the start it follows has the
+    /// process running (clients send it as soon as the start's stream is open): like dockerd,
+    /// it waits for the start, for a while.
     pub async fn exec_resize(
         &self,
         id: &str,
         height: u16,
         width: u16,
     ) -> Result<(), ContainerError> {
-        let exec = self.exec_inspect(id)?;
-        if !exec.running {
-            return Err(ContainerError::Conflict(format!(
-                "Exec {id} is not running"
-            )));
-        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let exec = loop {
+            let exec = self.exec_inspect(id)?;
+            if exec.running {
+                break exec;
+            }
+            if exec.exit_code.is_some() || tokio::time::Instant::now() >= deadline {
+                return Err(ContainerError::Conflict(format!(
+                    "Exec {id} is not running"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
         self.shim(&exec.container_id)
             .call(&Request::Resize {
                 height,

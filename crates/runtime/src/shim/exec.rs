@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
@@ -86,7 +86,7 @@ impl Exec {
         runtime: &dyn Runtime,
         s: &ExecStart,
         process: &ExecProcess,
-        console: &PathBuf,
+        console: &Path,
     ) -> Result<(i32, ContainerIo), String> {
         let doc = serde_json::to_vec(s.process).map_err(|e| format!("exec process: {e}"))?;
         std::fs::File::options()
@@ -105,6 +105,17 @@ impl Exec {
             .exec(&cfg.id, process, child_stdio)
             .map_err(|e| e.to_string())?;
         let io = stdio::finish(prepared, console).map_err(|e| format!("exec terminal: {e}"))?;
+        // Not every runtime sizes the terminal from the process's `consoleSize`.
+        let size = &s.process["consoleSize"];
+        if let (Some(pty), Some(h), Some(w)) =
+            (&io.pty, size["height"].as_u64(), size["width"].as_u64())
+        {
+            let _ = stdio::resize(
+                pty,
+                h.min(u16::MAX.into()) as u16,
+                w.min(u16::MAX.into()) as u16,
+            );
+        }
         Ok((pid, io))
     }
 

@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(p.cwd(), &PathBuf::from("/srv"));
         assert_eq!(p.user().uid(), 1000);
         assert_eq!(p.user().additional_gids().as_deref(), Some(&[1000, 10][..]));
-        assert_eq!(p.terminal(), &Some(true));
+        assert_eq!(p.terminal(), Some(true));
         assert_eq!(
             p.console_size().map(|b| (b.height(), b.width())),
             Some((24, 80))
