@@ -331,3 +331,70 @@ print('ok')
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn top_lists_the_containers_processes_only() {
+    let (d, _reg) = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1001 & sleep 1002",
+    ])
+    .ok();
+    d.docker(&["exec", "-d", "box", "sleep", "1003"]).ok();
+    let v = {
+        let mut v = Value::Null;
+        wait_until("three sleeps", || {
+            v = inspect(&d, "/containers/box/top");
+            v["Processes"].as_array().map_or(0, |p| p.len()) == 3
+        });
+        v
+    };
+    let titles: Vec<&str> = v["Titles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    let cmds: Vec<&str> = v["Processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[7].as_str().unwrap())
+        .collect();
+    for want in ["sleep 1001", "sleep 1002", "sleep 1003"] {
+        assert!(cmds.contains(&want), "{cmds:?}");
+    }
+    for cli in ["docker", "berth"] {
+        let args = ["top", "box", "-o", "pid,args"];
+        let out = if cli == "docker" {
+            d.docker(&args).ok()
+        } else {
+            d.berth(&args).ok()
+        };
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert!(lines[0].starts_with("PID "), "{cli}: {}", out.stdout);
+        assert!(
+            lines[0].trim_end().ends_with("COMMAND"),
+            "{cli}: {}",
+            out.stdout
+        );
+        assert_eq!(lines.len(), 4, "{cli}: {}", out.stdout);
+        assert!(out.stdout.contains("sleep 1003"), "{cli}: {}", out.stdout);
+    }
+    let out = d.docker(&["top", "box", "--no-such-ps-option"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("ps"), "{}", out.stderr);
+    d.docker(&["kill", "box"]).ok();
+    let out = d.docker(&["top", "box"]);
+    assert!(out.stderr.contains("is not running"), "{}", out.stderr);
+}

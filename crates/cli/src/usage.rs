@@ -15,7 +15,6 @@ const NOT_YET: &[&str] = &[
     "diff",
     "commit",
     "export",
-    "top",
     "build",
     "builder",
     "buildx",

@@ -93,6 +93,22 @@ pub fn hierarchy_dirs(cgroups_path: &str) -> Vec<PathBuf> {
     hierarchies().iter().map(|h| h.join(rel)).collect()
 }
 
+/// The processes in cgroup `cgroups_path`, in any of its hierarchies (a process is in each).
+pub fn pids(cgroups_path: &str) -> Vec<i32> {
+    let mut pids: Vec<i32> = hierarchy_dirs(cgroups_path)
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .flat_map(|t| {
+            t.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
 /// The mounted hierarchies, found once per process: a host's cgroup layout is set up at boot.
 /// Listing them takes a couple of dozen system calls, which a shim would otherwise make at
 /// its container's exit, before it can report it; a spare shim finds them while it waits

@@ -508,6 +508,24 @@ pub async fn resize(
 }
 
 #[derive(Deserialize)]
+pub struct TopQuery {
+    ps_args: Option<String>,
+}
+
+/// `GET /containers/{id}/top`.
+pub async fn top(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<TopQuery>,
+) -> ApiResult<Response> {
+    let t = st
+        .containers
+        .top(&id, q.ps_args.as_deref().unwrap_or_default())
+        .await?;
+    Ok(Json(json!({ "Titles": t.titles, "Processes": t.processes })).into_response())
+}
+
+#[derive(Deserialize)]
 pub struct DeleteQuery {
     force: Option<String>,
     v: Option<String>,

@@ -60,7 +60,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
-        .route("/containers/{id}/top", get(system::no_top))
+        .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/stats", get(stats::stats))
         .route(
             "/containers/{id}/archive",

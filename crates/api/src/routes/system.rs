@@ -174,9 +174,6 @@ fn missing(what: &str) -> ApiError {
     ApiError::not_implemented(what)
 }
 
-pub async fn no_top() -> ApiError {
-    missing("top")
-}
 pub async fn no_archive() -> ApiError {
     missing("copying files (cp)")
 }

@@ -25,6 +25,12 @@ pub enum ContainerCommand {
     /// Attach local standard input, output, and error streams to a running container
     #[command(override_usage = "berth container attach [OPTIONS] CONTAINER")]
     Attach(AttachArgs),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(super::exec::ExecArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
+    Top(super::top::TopArgs),
     /// Create a new container
     #[command(
         disable_help_flag = true,
@@ -98,6 +104,8 @@ pub async fn run(client: &Client, cmd: ContainerCommand) -> anyhow::Result<u8> {
     match cmd {
         ContainerCommand::Attach(a) => super::attach::attach(client, a).await,
         ContainerCommand::Create(a) => super::run::create(client, a).await,
+        ContainerCommand::Exec(a) => super::exec::exec(client, a).await,
+        ContainerCommand::Top(a) => super::top::top(client, a).await,
         ContainerCommand::Inspect(a) => inspect(client, a).await,
         ContainerCommand::Kill(a) => kill(client, a).await,
         ContainerCommand::Logs(a) => super::logs::logs(client, a).await,

@@ -13,7 +13,7 @@ use super::attach::{detach_keys_or_config, follow_tty_size, TtyOf};
 use super::{exit_status, parse, status_error};
 
 #[derive(Debug, Args)]
-#[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+
 pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long = "detach")]

@@ -15,6 +15,7 @@ mod run;
 mod stats;
 mod sysops;
 mod system;
+mod top;
 mod update;
 mod volume;
 
@@ -129,7 +130,11 @@ pub enum Command {
     #[command(override_usage = "berth ps [OPTIONS]")]
     Ps(ps::PsArgs),
     /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(exec::ExecArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
+    Top(top::TopArgs),
     /// Fetch the logs of a container
     #[command(override_usage = "berth logs [OPTIONS] CONTAINER")]
     Logs(logs::LogsArgs),
@@ -211,6 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ps(a) => ps::ps(&client, a).await,
         Command::Logs(a) => logs::logs(&client, a).await,
         Command::Exec(a) => exec::exec(&client, a).await,
+        Command::Top(a) => top::top(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,
         Command::Network(c) => network::run(&client, c).await,

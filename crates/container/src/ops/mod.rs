@@ -16,6 +16,7 @@ mod restart;
 mod start;
 mod stats;
 mod stop;
+mod top;
 mod update;
 
 pub use exec::{ExecSession, ExecStartOptions};
