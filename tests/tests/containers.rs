@@ -1059,7 +1059,10 @@ fn commands_not_built_yet_say_so() {
     let (d, _reg) = Daemon::with_busybox();
     d.docker(&["run", "-d", "--name", "idle", "busybox", "sleep", "100"])
         .ok();
-    for (args, what) in [(&["commit", "idle"][..], "commit")] {
+    for (args, what) in [
+        (&["commit", "idle"][..], "commit"),
+        (&["cp", "idle:/etc/hostname", "-"][..], "copying files (cp)"),
+    ] {
         let out = d.docker(args);
         assert_ne!(out.code, 0);
         assert!(

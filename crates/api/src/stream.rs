@@ -53,3 +53,40 @@ mod tokio_stream_shim {
         }
     }
 }
+
+/// A tar (or any byte stream) written by blocking code, as a response body. A write error is
+/// the client gone: `f` stops there. An error of `f`'s own cuts the body short, so the client
+/// sees a broken stream rather than a whole one.
+pub fn tar_from_blocking(
+    f: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static,
+) -> Response {
+    let (tx, mut rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter { tx: tx.clone() };
+        if let Err(e) = f(&mut w) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-tar")
+        .body(axum::body::Body::from_stream(body))
+        .expect("static response parts")
+}
+
+/// Feeds a blocking writer's output into a response body.
+struct ChannelWriter {
+    tx: mpsc::Sender<std::io::Result<Bytes>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

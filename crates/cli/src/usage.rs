@@ -12,9 +12,7 @@ use crate::commands::Cli;
 /// unknown commands.
 const NOT_YET: &[&str] = &[
     "cp",
-    "diff",
     "commit",
-    "export",
     "build",
     "builder",
     "buildx",

@@ -23,6 +23,6 @@ pub mod unsupported;
 pub use config::{Config, CreateBody, HostConfig};
 pub use entry::Progress;
 pub use error::ContainerError;
-pub use ops::{ExecSession, ExecStartOptions, StatsSample};
+pub use ops::{ExecSession, ExecStartOptions, ExportMount, StatsSample};
 pub use record::{Container, Paths};
 pub use service::{ContainerService, Runtimes};

@@ -22,7 +22,36 @@ pub fn prepare_dirs(dir: &Path) -> io::Result<()> {
     for d in ["upper", "work", "rootfs"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
-    Ok(())
+    make_init_layer(&dir.join(INIT_LAYER))
+}
+
+/// The layer between the image and the container's own, as dockerd's `-init` layer: the mount
+/// points the runtime needs (and `/.dockerenv`, which tools look for to know they are in a
+/// container) exist there, so that making them writes nothing to the container's layer, and
+/// `diff` and `commit` do not see them.
+pub const INIT_LAYER: &str = "init";
+
+fn make_init_layer(init: &Path) -> io::Result<()> {
+    if init.join(".dockerenv").exists() {
+        return Ok(());
+    }
+    for d in ["dev/pts", "dev/shm", "proc", "sys", "etc"] {
+        std::fs::create_dir_all(init.join(d))?;
+    }
+    for f in [
+        "etc/resolv.conf",
+        "etc/hosts",
+        "etc/hostname",
+        "dev/console",
+    ] {
+        std::fs::write(init.join(f), b"")?;
+    }
+    match std::os::unix::fs::symlink("/proc/mounts", init.join("etc/mtab")) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    // Last: its presence says the layer is whole.
+    std::fs::write(init.join(".dockerenv"), b"")
 }
 
 /// The overlay options for `lower` (topmost layer first).
@@ -51,6 +80,10 @@ pub fn mount_rootfs(lower: &[PathBuf], dir: &Path, volatile: bool) -> io::Result
         return Ok(target);
     }
     let mut lower = lower.to_vec();
+    let init = dir.join(INIT_LAYER);
+    if init.exists() {
+        lower.insert(0, init);
+    }
     if lower.is_empty() {
         // An image without layers (`FROM scratch` with nothing added) still needs a lower dir.
         let empty = dir.join("empty");

@@ -6,6 +6,7 @@
 //! Nothing here talks to a registry; the `berth-registry` crate fills these stores.
 
 pub mod archive;
+pub mod changes;
 pub mod config;
 pub mod content;
 mod fsutil;
@@ -14,6 +15,7 @@ pub mod manifest;
 pub mod progress;
 pub mod reference;
 pub mod store;
+pub mod tree_tar;
 pub mod unpack;
 
 pub use config::ImageConfig;

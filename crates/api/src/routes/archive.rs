@@ -1,16 +1,13 @@
 //! `GET /images/get`, `GET /images/{name}/get` (save) and `POST /images/load`.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::header;
 use axum::response::Response;
 use berth_image::archive;
 use berth_image::progress::JsonMessage;
 use berth_image::{Digest, ImageRef};
-use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -54,44 +51,14 @@ pub async fn save_names(s: &SharedState, names: Vec<String>) -> ApiResult<Respon
         }
     }
     let gc = s.gc.clone().read_owned().await;
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let store = s.images.clone();
-    tokio::task::spawn_blocking(move || {
+    Ok(crate::stream::tar_from_blocking(move |w| {
         let _gc = gc;
-        let mut w = ChannelWriter { tx: tx.clone() };
-        if let Err(e) = archive::save(&store, &images, &mut w) {
+        archive::save(&store, &images, w).map_err(|e| {
             tracing::warn!(error = %e, "image save failed");
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    let body = tokio_stream(rx);
-    Ok(Response::builder()
-        .header(header::CONTENT_TYPE, "application/x-tar")
-        .body(Body::from_stream(body))
-        .expect("static response parts"))
-}
-
-fn tokio_stream(
-    mut rx: mpsc::Receiver<std::io::Result<Bytes>>,
-) -> impl futures::Stream<Item = std::io::Result<Bytes>> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
-/// Feeds a blocking writer's output into a response body.
-struct ChannelWriter {
-    tx: mpsc::Sender<std::io::Result<Bytes>>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+            std::io::Error::other(e.to_string())
+        })
+    }))
 }
 
 /// The request body as a blocking reader, for the archive code.

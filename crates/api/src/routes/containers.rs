@@ -507,6 +507,28 @@ pub async fn resize(
     Ok(StatusCode::OK.into_response())
 }
 
+/// `GET /containers/{id}/changes`: `null` when nothing changed, as dockerd answers.
+pub async fn changes(State(st): State<SharedState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let changes = st.containers.changes(&id).await?;
+    if changes.is_empty() {
+        return Ok(Json(Value::Null).into_response());
+    }
+    let list: Vec<Value> = changes
+        .iter()
+        .map(|c| json!({ "Path": c.path, "Kind": c.kind as u8 }))
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+/// `GET /containers/{id}/export`: the container's filesystem as a tar.
+pub async fn export(State(st): State<SharedState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let (root, mounted) = st.containers.export(&id).await?;
+    Ok(crate::stream::tar_from_blocking(move |w| {
+        let _mounted = mounted;
+        berth_image::tree_tar::write_tree(&root, w)
+    }))
+}
+
 #[derive(Deserialize)]
 pub struct TopQuery {
     ps_args: Option<String>,

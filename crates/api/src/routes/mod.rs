@@ -68,8 +68,8 @@ pub fn router(state: SharedState) -> Router {
                 .head(system::no_archive)
                 .put(system::no_archive),
         )
-        .route("/containers/{id}/export", get(system::no_export))
-        .route("/containers/{id}/changes", get(system::no_changes))
+        .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}/update", post(containers::update))
         .route("/commit", post(system::no_commit))
         .route("/build", post(system::no_build))

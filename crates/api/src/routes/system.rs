@@ -177,12 +177,6 @@ fn missing(what: &str) -> ApiError {
 pub async fn no_archive() -> ApiError {
     missing("copying files (cp)")
 }
-pub async fn no_export() -> ApiError {
-    missing("container export")
-}
-pub async fn no_changes() -> ApiError {
-    missing("container diff")
-}
 pub async fn no_commit() -> ApiError {
     missing("commit")
 }

@@ -31,6 +31,12 @@ pub enum ContainerCommand {
     /// Display the running processes of a container
     #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
     Top(super::top::TopArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    #[command(override_usage = "berth container diff CONTAINER")]
+    Diff(super::fs::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth container export [OPTIONS] CONTAINER")]
+    Export(super::fs::ExportArgs),
     /// Create a new container
     #[command(
         disable_help_flag = true,
@@ -106,6 +112,8 @@ pub async fn run(client: &Client, cmd: ContainerCommand) -> anyhow::Result<u8> {
         ContainerCommand::Create(a) => super::run::create(client, a).await,
         ContainerCommand::Exec(a) => super::exec::exec(client, a).await,
         ContainerCommand::Top(a) => super::top::top(client, a).await,
+        ContainerCommand::Diff(a) => super::fs::diff(client, a).await,
+        ContainerCommand::Export(a) => super::fs::export(client, a).await,
         ContainerCommand::Inspect(a) => inspect(client, a).await,
         ContainerCommand::Kill(a) => kill(client, a).await,
         ContainerCommand::Logs(a) => super::logs::logs(client, a).await,

@@ -4,6 +4,7 @@ mod attach;
 mod auth;
 mod container;
 mod exec;
+mod fs;
 mod image;
 mod logs;
 mod netopts;
@@ -132,6 +133,12 @@ pub enum Command {
     /// Execute a command in a running container
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(exec::ExecArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    #[command(override_usage = "berth diff CONTAINER")]
+    Diff(fs::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
+    Export(fs::ExportArgs),
     /// Display the running processes of a container
     #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
     Top(top::TopArgs),
@@ -217,6 +224,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Logs(a) => logs::logs(&client, a).await,
         Command::Exec(a) => exec::exec(&client, a).await,
         Command::Top(a) => top::top(&client, a).await,
+        Command::Diff(a) => fs::diff(&client, a).await,
+        Command::Export(a) => fs::export(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,
         Command::Network(c) => network::run(&client, c).await,

@@ -3,6 +3,7 @@
 //! the records and their entries), the bundle a start writes (`bundle.rs`), and what
 //! follows an exit (`exits.rs`).
 
+mod changes;
 mod connect;
 mod create;
 mod exec;
@@ -19,6 +20,7 @@ mod stop;
 mod top;
 mod update;
 
+pub use changes::ExportMount;
 pub use exec::{ExecSession, ExecStartOptions};
 pub(crate) use start::prime_cgroup_migration;
 pub use stats::StatsSample;

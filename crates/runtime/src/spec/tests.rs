@@ -466,11 +466,14 @@ fn write_spec_writes_config_json() {
     assert_eq!(Spec::load(dir.path().join("config.json")).unwrap(), s);
     // Overwrites in place and leaves no temporary behind.
     write_spec(&s, dir.path()).unwrap();
-    let names: Vec<_> = fs::read_dir(dir.path())
+    let mut names: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, ["config.json"]);
+    names.sort();
+    assert_eq!(names, ["config.json", "process.json"]);
+    // The process execs start from is the spec's own.
+    assert_eq!(Some(read_process(dir.path()).unwrap()), s.process().clone());
     let missing = dir.path().join("nope");
     assert!(matches!(
         write_spec(&s, &missing),
