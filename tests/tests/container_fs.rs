@@ -127,3 +127,177 @@ fn export_streams_the_merged_filesystem_running_or_stopped() {
     let out = d.docker(&["export", "nosuch"]);
     assert!(out.stderr.contains("No such container"), "{}", out.stderr);
 }
+
+#[test]
+fn cp_copies_files_and_directories_both_ways() {
+    let (d, _reg) = Daemon::with_busybox();
+    d.docker(&[
+        "run", "-d", "--name", "box", "-v", "cpvol:/vol", "busybox", "sh", "-c",
+        "mkdir -p /srv/tree/sub && echo one > /srv/tree/a && echo two > /srv/tree/sub/b && echo in-vol > /vol/v && ln -s /etc/hostname /srv/link && sleep 1000",
+    ])
+    .ok();
+    for _ in 0..100 {
+        if d.docker(&["exec", "box", "test", "-L", "/srv/link"]).code == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let work = d.data_root().with_extension("cp");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let w = |p: &str| work.join(p).display().to_string();
+    for cli in ["docker", "berth"] {
+        let run = |args: &[&str]| {
+            if cli == "docker" {
+                d.docker(args).ok()
+            } else {
+                d.berth(args).ok()
+            }
+        };
+        let dst = w(cli);
+        std::fs::create_dir_all(&dst).unwrap();
+        // Out of the container: a file, a directory, a volume's file, a link as a link.
+        run(&["cp", "box:/srv/tree/a", &dst]);
+        assert_eq!(
+            std::fs::read_to_string(work.join(cli).join("a")).unwrap(),
+            "one\n"
+        );
+        run(&["cp", "box:/srv/tree", &dst]);
+        assert_eq!(
+            std::fs::read_to_string(work.join(cli).join("tree/sub/b")).unwrap(),
+            "two\n"
+        );
+        run(&["cp", "box:/vol/v", &format!("{dst}/v")]);
+        assert_eq!(
+            std::fs::read_to_string(work.join(cli).join("v")).unwrap(),
+            "in-vol\n"
+        );
+        run(&["cp", "box:/srv/link", &format!("{dst}/link")]);
+        assert!(work.join(cli).join("link").is_symlink());
+        run(&["cp", "-L", "box:/srv/link", &format!("{dst}/followed")]);
+        assert!(!work.join(cli).join("followed").is_symlink());
+        // Into it: a file, a directory, and with -a the owners kept.
+        std::fs::write(work.join(cli).join("up"), "uploaded").unwrap();
+        run(&["cp", &format!("{dst}/up"), &format!("box:/tmp/up-{cli}")]);
+        run(&[
+            "cp",
+            &format!("{dst}/tree"),
+            &format!("box:/tmp/tree-{cli}"),
+        ]);
+        let out = d
+            .docker(&[
+                "exec",
+                "box",
+                "sh",
+                "-c",
+                &format!("cat /tmp/up-{cli} /tmp/tree-{cli}/sub/b; stat -c %u /tmp/up-{cli}"),
+            ])
+            .ok();
+        assert_eq!(out.stdout, "uploadedtwo\n0\n", "{cli}");
+    }
+    // A tar on stdout and stdin.
+    let out = d.docker(&["cp", "box:/srv/tree/a", "-"]).ok();
+    assert!(out.stdout.contains("one\n"));
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_uid(1234);
+    h.set_cksum();
+    b.append_data(&mut h, "from-stdin", &b"piped"[..]).unwrap();
+    let tarball = b.into_inner().unwrap();
+    d.docker_stdin(&["cp", "-a", "-", "box:/tmp"], &tarball)
+        .ok();
+    let out = d
+        .docker(&[
+            "exec",
+            "box",
+            "sh",
+            "-c",
+            "cat /tmp/from-stdin; stat -c %u /tmp/from-stdin",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "piped1234\n");
+    // Stopped and created containers too.
+    d.docker(&["stop", "-t", "0", "box"]).ok();
+    d.docker(&["cp", "box:/srv/tree/a", &w("stopped-a")]).ok();
+    assert_eq!(
+        std::fs::read_to_string(work.join("stopped-a")).unwrap(),
+        "one\n"
+    );
+    d.docker(&["create", "--name", "new", "busybox", "true"])
+        .ok();
+    d.docker(&["cp", &w("docker/up"), "new:/up"]).ok();
+    d.docker(&["start", "-a", "new"]).ok();
+    let out = d.docker(&["export", "new"]).ok();
+    assert!(out.stdout.contains("uploaded"));
+    // Missing paths: Docker's words.
+    let out = d.docker(&["cp", "box:/nope", &w("x")]);
+    assert!(
+        out.stderr
+            .contains("Could not find the file /nope in container"),
+        "{}",
+        out.stderr
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn cp_never_leaves_the_containers_root() {
+    let (d, _reg) = Daemon::with_busybox();
+    let secret = d.data_root().with_extension("host-secret");
+    std::fs::write(&secret, "host secret").unwrap();
+    let s = secret.display().to_string();
+    d.docker(&[
+        "run", "-d", "--name", "box", "busybox", "sh", "-c",
+        &format!("ln -s / /root-link; ln -s ../../../../../../.. /up; ln -s {s} /abs; ln -s {} /dir-out; sleep 1000", secret.parent().unwrap().display()),
+    ])
+    .ok();
+    for _ in 0..100 {
+        if d.docker(&["exec", "box", "test", "-L", "/dir-out"]).code == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let name = secret.file_name().unwrap().to_str().unwrap();
+    for path in [
+        format!("/root-link{s}"),
+        format!("/up{s}"),
+        format!("/dir-out/{name}"),
+    ] {
+        let out = d.docker(&["cp", &format!("box:{path}"), "-"]);
+        assert!(
+            !out.stdout.contains("host secret"),
+            "{path}: read the host's file"
+        );
+    }
+    let out = d.docker(&["cp", "-L", "box:/abs", "-"]);
+    assert!(
+        !out.stdout.contains("host secret"),
+        "-L through an absolute link"
+    );
+    // Writing through the links, or with a hostile archive, writes nothing outside.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "pwned", &b"x"[..]).unwrap();
+    let plain = b.into_inner().unwrap();
+    for dest in ["box:/dir-out", "box:/up/tmp", "box:/root-link/tmp"] {
+        let _ = d.docker_stdin(&["cp", "-", dest], &plain);
+    }
+    assert!(!secret.parent().unwrap().join("pwned").exists());
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
+    let mut raw = tar::Header::new_old();
+    raw.as_old_mut().name[..9].copy_from_slice(b"../../esc");
+    raw.set_size(1);
+    raw.set_mode(0o644);
+    raw.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&raw, &b"x"[..]).unwrap();
+    let hostile = b.into_inner().unwrap();
+    let out = d.docker_stdin(&["cp", "-", "box:/tmp"], &hostile);
+    assert_ne!(out.code, 0);
+    let _ = std::fs::remove_file(&secret);
+}

@@ -1059,19 +1059,14 @@ fn commands_not_built_yet_say_so() {
     let (d, _reg) = Daemon::with_busybox();
     d.docker(&["run", "-d", "--name", "idle", "busybox", "sleep", "100"])
         .ok();
-    for (args, what) in [
-        (&["commit", "idle"][..], "commit"),
-        (&["cp", "idle:/etc/hostname", "-"][..], "copying files (cp)"),
-    ] {
-        let out = d.docker(args);
-        assert_ne!(out.code, 0);
-        assert!(
-            out.stderr
-                .contains(&format!("{what} is not implemented in berth yet")),
-            "{}",
-            out.stderr
-        );
-    }
+    let out = d.docker(&["commit", "idle"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("commit is not implemented in berth yet"),
+        "{}",
+        out.stderr
+    );
     // Inspect still walks past networks and volumes to its answer.
     let out = d.docker(&["inspect", "nosuch"]);
     assert_eq!(out.stderr.trim(), "Error: No such object: nosuch");

@@ -4,6 +4,7 @@
 pub mod attach;
 mod bundle;
 pub mod config;
+pub mod cp;
 mod entry;
 pub mod error;
 pub mod events;
@@ -23,6 +24,6 @@ pub mod unsupported;
 pub use config::{Config, CreateBody, HostConfig};
 pub use entry::Progress;
 pub use error::ContainerError;
-pub use ops::{ExecSession, ExecStartOptions, ExportMount, StatsSample};
+pub use ops::{CopyRoot, ExecSession, ExecStartOptions, ExportMount, StatsSample};
 pub use record::{Container, Paths};
 pub use service::{ContainerService, Runtimes};

@@ -3,6 +3,7 @@
 mod archive;
 mod container_io;
 mod containers;
+mod copy;
 mod df;
 mod events;
 mod exec;
@@ -64,9 +65,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/containers/{id}/stats", get(stats::stats))
         .route(
             "/containers/{id}/archive",
-            get(system::no_archive)
-                .head(system::no_archive)
-                .put(system::no_archive),
+            get(copy::get).head(copy::head).put(copy::put),
         )
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/changes", get(containers::changes))

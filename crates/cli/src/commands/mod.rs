@@ -3,6 +3,7 @@
 mod attach;
 mod auth;
 mod container;
+mod cp;
 mod exec;
 mod fs;
 mod image;
@@ -133,6 +134,11 @@ pub enum Command {
     /// Execute a command in a running container
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(exec::ExecArgs),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(
+        override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+    )]
+    Cp(cp::CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     #[command(override_usage = "berth diff CONTAINER")]
     Diff(fs::DiffArgs),
@@ -225,6 +231,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Exec(a) => exec::exec(&client, a).await,
         Command::Top(a) => top::top(&client, a).await,
         Command::Diff(a) => fs::diff(&client, a).await,
+        Command::Cp(a) => cp::cp(&client, a).await,
         Command::Export(a) => fs::export(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,

@@ -3,6 +3,7 @@
 //! the records and their entries), the bundle a start writes (`bundle.rs`), and what
 //! follows an exit (`exits.rs`).
 
+mod archive;
 mod changes;
 mod connect;
 mod create;
@@ -20,6 +21,7 @@ mod stop;
 mod top;
 mod update;
 
+pub use archive::CopyRoot;
 pub use changes::ExportMount;
 pub use exec::{ExecSession, ExecStartOptions};
 pub(crate) use start::prime_cgroup_migration;
