@@ -301,3 +301,135 @@ fn cp_never_leaves_the_containers_root() {
     assert_ne!(out.code, 0);
     let _ = std::fs::remove_file(&secret);
 }
+
+#[test]
+fn commit_makes_an_image_that_runs_shows_its_history_and_saves() {
+    let (d, reg) = Daemon::with_busybox();
+    d.docker(&[
+        "run",
+        "--name",
+        "src",
+        "-e",
+        "KEEP=1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo committed > /made && rm /bin/ls",
+    ])
+    .ok();
+    for cli in ["docker", "berth"] {
+        let tag = format!("committed:{cli}");
+        let args = [
+            "commit",
+            "-a",
+            "someone",
+            "-m",
+            "a message",
+            "-c",
+            "ENV ADDED=2",
+            "-c",
+            r#"CMD ["cat", "/made"]"#,
+            "src",
+            &tag,
+        ];
+        let out = if cli == "docker" {
+            d.docker(&args).ok()
+        } else {
+            d.berth(&args).ok()
+        };
+        assert!(
+            out.stdout.trim().starts_with("sha256:"),
+            "{cli}: {}",
+            out.stdout
+        );
+        let out = d.docker(&["run", "--rm", &tag]).ok();
+        assert_eq!(out.stdout, "committed\n", "{cli}");
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                &tag,
+                "sh",
+                "-c",
+                "echo $KEEP $ADDED; ls /bin/ls || echo gone",
+            ])
+            .ok();
+        assert_eq!(out.stdout, "1 2\ngone\n", "{cli}: {}", out.stderr);
+        let hist = d
+            .docker(&[
+                "history",
+                "--no-trunc",
+                "--format",
+                "{{.Comment}}|{{.CreatedBy}}",
+                &tag,
+            ])
+            .ok();
+        let first = hist.stdout.lines().next().unwrap_or_default().to_string();
+        assert!(
+            first.starts_with("a message|sh -c echo committed"),
+            "{first}"
+        );
+        let author = d.docker(&["inspect", "-f", "{{.Author}}", &tag]).ok();
+        assert_eq!(author.stdout.trim(), "someone");
+    }
+    // It has one layer more than busybox, pushes and saves.
+    let layers = |r: &str| {
+        d.docker(&["inspect", "-f", "{{len .RootFS.Layers}}", r])
+            .ok()
+            .stdout
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    };
+    assert_eq!(layers("committed:docker"), layers("busybox") + 1);
+    let pushed = format!("{}/library/committed:pushed", reg.addr);
+    d.docker(&["tag", "committed:docker", &pushed]).ok();
+    d.docker(&["push", &pushed]).ok();
+    let saved = d.data_root().with_extension("commit.tar");
+    d.docker(&["save", "-o", saved.to_str().unwrap(), "committed:docker"])
+        .ok();
+    d.docker(&["rmi", "committed:docker"]).ok();
+    d.docker(&["load", "-i", saved.to_str().unwrap()]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", "committed:docker"]).ok().stdout,
+        "committed\n"
+    );
+    let _ = std::fs::remove_file(&saved);
+    // A running container is paused for the commit and runs on.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "busybox",
+        "sh",
+        "-c",
+        "while :; do date > /tick; done",
+    ])
+    .ok();
+    d.docker(&["commit", "busy", "busy:snap"]).ok();
+    assert_eq!(
+        d.docker(&["inspect", "-f", "{{.State.Status}}", "busy"])
+            .ok()
+            .stdout
+            .trim(),
+        "running"
+    );
+    d.docker(&["run", "--rm", "busy:snap", "test", "-e", "/tick"])
+        .ok();
+    // Bad input: Docker's refusals, nothing made.
+    let before = d.docker(&["images", "-q"]).ok().stdout;
+    let out = d.docker(&["commit", "-c", "RUN true", "src", "bad:x"]);
+    assert!(
+        out.stderr.contains("RUN is not a valid change command"),
+        "{}",
+        out.stderr
+    );
+    let out = d.docker(&["commit", "nosuch", "bad:y"]);
+    assert!(
+        out.stderr.contains("No such container: nosuch"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(d.docker(&["images", "-q"]).ok().stdout, before);
+}

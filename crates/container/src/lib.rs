@@ -24,6 +24,6 @@ pub mod unsupported;
 pub use config::{Config, CreateBody, HostConfig};
 pub use entry::Progress;
 pub use error::ContainerError;
-pub use ops::{CopyRoot, ExecSession, ExecStartOptions, ExportMount, StatsSample};
+pub use ops::{CommitOptions, CopyRoot, ExecSession, ExecStartOptions, ExportMount, StatsSample};
 pub use record::{Container, Paths};
 pub use service::{ContainerService, Runtimes};

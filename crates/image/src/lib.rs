@@ -7,9 +7,11 @@
 
 pub mod archive;
 pub mod changes;
+pub mod commit;
 pub mod config;
 pub mod content;
 mod fsutil;
+pub mod layer_tar;
 pub mod layers;
 pub mod manifest;
 pub mod progress;

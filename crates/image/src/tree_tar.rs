@@ -2,40 +2,21 @@
 //! relative to it, symlinks as links (never followed), devices and FIFOs as such, sockets left
 //! out as Docker leaves them out.
 
-use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 /// Writes `root`'s tree to `out` as a tar, entries in name order.
 pub fn write_tree(root: &Path, out: &mut dyn Write) -> io::Result<()> {
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
-    add_dir(&mut tar, root, Path::new(""))?;
+    crate::layer_tar::add_dir(&mut tar, root, Path::new(""), false)?;
     tar.finish()
-}
-
-fn add_dir(tar: &mut tar::Builder<&mut dyn Write>, dir: &Path, rel: &Path) -> io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let path = e.path();
-        let name = rel.join(e.file_name());
-        let ft = e.file_type()?;
-        if ft.is_socket() {
-            continue;
-        }
-        tar.append_path_with_name(&path, &name)?;
-        if ft.is_dir() {
-            add_dir(tar, &path, &name)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn files_dirs_and_links_relative_to_the_root() {

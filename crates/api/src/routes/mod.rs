@@ -1,6 +1,7 @@
 //! Route table: which handler answers which method and path (paths without the version prefix).
 
 mod archive;
+mod commit;
 mod container_io;
 mod containers;
 mod copy;
@@ -70,7 +71,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}/update", post(containers::update))
-        .route("/commit", post(system::no_commit))
+        .route("/commit", post(commit::commit))
         .route("/build", post(system::no_build))
         .route("/build/prune", post(system::prune_build_cache))
         .route("/networks", get(networks::list))

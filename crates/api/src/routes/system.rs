@@ -174,9 +174,6 @@ fn missing(what: &str) -> ApiError {
     ApiError::not_implemented(what)
 }
 
-pub async fn no_commit() -> ApiError {
-    missing("commit")
-}
 pub async fn no_build() -> ApiError {
     missing("build")
 }

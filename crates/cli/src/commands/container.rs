@@ -31,6 +31,9 @@ pub enum ContainerCommand {
     /// Display the running processes of a container
     #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
     Top(super::top::TopArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "berth container commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(super::commit::CommitArgs),
     /// Copy files/folders between a container and the local filesystem
     #[command(override_usage = "berth container cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-")]
     Cp(super::cp::CpArgs),
@@ -117,6 +120,7 @@ pub async fn run(client: &Client, cmd: ContainerCommand) -> anyhow::Result<u8> {
         ContainerCommand::Top(a) => super::top::top(client, a).await,
         ContainerCommand::Diff(a) => super::fs::diff(client, a).await,
         ContainerCommand::Cp(a) => super::cp::cp(client, a).await,
+        ContainerCommand::Commit(a) => super::commit::commit(client, a).await,
         ContainerCommand::Export(a) => super::fs::export(client, a).await,
         ContainerCommand::Inspect(a) => inspect(client, a).await,
         ContainerCommand::Kill(a) => kill(client, a).await,

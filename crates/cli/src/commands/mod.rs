@@ -2,6 +2,7 @@
 
 mod attach;
 mod auth;
+mod commit;
 mod container;
 mod cp;
 mod exec;
@@ -139,6 +140,9 @@ pub enum Command {
         override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
     )]
     Cp(cp::CpArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(commit::CommitArgs),
     /// Inspect changes to files or directories on a container's filesystem
     #[command(override_usage = "berth diff CONTAINER")]
     Diff(fs::DiffArgs),
@@ -232,6 +236,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Top(a) => top::top(&client, a).await,
         Command::Diff(a) => fs::diff(&client, a).await,
         Command::Cp(a) => cp::cp(&client, a).await,
+        Command::Commit(a) => commit::commit(&client, a).await,
         Command::Export(a) => fs::export(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,

@@ -5,6 +5,7 @@
 
 mod archive;
 mod changes;
+mod commit;
 mod connect;
 mod create;
 mod exec;
@@ -23,6 +24,7 @@ mod update;
 
 pub use archive::CopyRoot;
 pub use changes::ExportMount;
+pub use commit::CommitOptions;
 pub use exec::{ExecSession, ExecStartOptions};
 pub(crate) use start::prime_cgroup_migration;
 pub use stats::StatsSample;
