@@ -14,7 +14,6 @@ const REFUSED_FLAGS: &[(&[&str], &str)] = &[
     (&["--device", "/dev/null:/dev/x"], "HostConfig.Devices"),
     (&["--log-driver", "syslog"], "log driver \"syslog\""),
     (&["--log-opt", "labels=a"], "log option \"labels\""),
-    (&["--health-cmd", "true"], "Healthcheck"),
     (&["--sysctl", "net.ipv4.ip_forward=1"], "HostConfig.Sysctls"),
     (&["--init"], "HostConfig.Init"),
     (&["--security-opt", "apparmor=berth-test"], "--security-opt"),

@@ -96,6 +96,10 @@ impl Execs {
         ids
     }
 
+    pub(crate) fn remove(&mut self, id: &str) {
+        self.map.remove(id);
+    }
+
     /// Forgets a removed container's execs.
     pub(crate) fn remove_of(&mut self, container_id: &str) {
         self.map.retain(|_, e| e.exec.container_id != container_id);

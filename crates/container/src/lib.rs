@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 mod exits;
+pub mod health;
 pub mod names;
 mod ops;
 pub mod process;

@@ -90,6 +90,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// With a healthcheck: how the probes went since the last start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
     #[serde(skip)]
     pub removal_in_progress: bool,
 }
@@ -109,6 +112,7 @@ struct PersistedState {
     error: String,
     started_at: Option<String>,
     finished_at: Option<String>,
+    health: Option<crate::health::Health>,
 }
 
 impl From<PersistedState> for ContainerState {
@@ -125,6 +129,7 @@ impl From<PersistedState> for ContainerState {
             error: p.error,
             started_at: p.started_at.unwrap_or_else(|| ZERO_TIME.to_string()),
             finished_at: p.finished_at.unwrap_or_else(|| ZERO_TIME.to_string()),
+            health: p.health,
             removal_in_progress: false,
         };
         state.refresh_status();
@@ -152,6 +157,7 @@ impl ContainerState {
             error: String::new(),
             started_at: ZERO_TIME.to_string(),
             finished_at: ZERO_TIME.to_string(),
+            health: None,
             removal_in_progress: false,
         }
     }
@@ -293,7 +299,7 @@ fn is_zero_time(s: &str) -> bool {
     parse_timestamp(s) == zero_time()
 }
 
-/// The `Status` column of `/containers/json` (moby `State.String()`, without health).
+/// The `Status` column of `/containers/json` (moby `State.String()`).
 pub fn status_text(state: &ContainerState, now: DateTime<Utc>) -> String {
     if state.running {
         if state.paused {
@@ -304,10 +310,11 @@ pub fn status_text(state: &ContainerState, now: DateTime<Utc>) -> String {
             let ago = human_duration(now - parse_timestamp(&state.finished_at));
             return format!("Restarting ({}) {ago} ago", state.exit_code);
         }
-        return format!(
-            "Up {}",
-            human_duration(now - parse_timestamp(&state.started_at))
-        );
+        let up = human_duration(now - parse_timestamp(&state.started_at));
+        return match &state.health {
+            Some(h) => format!("Up {up} ({})", h.summary()),
+            None => format!("Up {up}"),
+        };
     }
     if state.removal_in_progress {
         return "Removal In Progress".to_string();

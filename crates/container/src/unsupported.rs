@@ -34,6 +34,7 @@ const CONFIG_HONOURED: &[&str] = &[
     "OnBuild",
     "Labels",
     "StopSignal",
+    "Healthcheck",
     "StopTimeout",
     "Shell",
     "Volumes",
@@ -92,7 +93,6 @@ const HOST_CONFIG_HONOURED: &[&str] = &[
 /// unless zero.
 const REFUSED: &[(&str, &str)] = &[
     // Config
-    ("Healthcheck", "--health-cmd"),
     ("NetworkDisabled", "--network-disabled"),
     // HostConfig: networking
     ("Links", "--link"),

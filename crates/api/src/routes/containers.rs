@@ -85,6 +85,13 @@ pub async fn list(
             )));
         }
     }
+    for h in filters.get("health") {
+        if !matches!(h.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
+            return Err(ApiError::bad_request(format!(
+                "Unrecognised filter value for health: {h}"
+            )));
+        }
+    }
     let mut all = st.containers.list();
     // Newest first, as Docker lists them.
     all.sort_by_key(|c| std::cmp::Reverse(c.created));
@@ -157,6 +164,9 @@ fn matches_filters(
             })
         })
         && f.labels_match(&c.config.labels)
+        && any("health", &|h| {
+            c.state.health.as_ref().map_or("none", |x| x.status.as_str()) == h
+        })
         && before.is_none_or(|b| c.created < b)
         && since.is_none_or(|s| c.created > s)
 }

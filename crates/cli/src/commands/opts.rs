@@ -13,6 +13,8 @@ use berth_volume::cli as mounts;
 
 #[derive(Debug, Clone, Args)]
 pub struct ContainerOpts {
+    #[command(flatten)]
+    pub health: health::HealthOpts,
     /// Assign a name to the container
     #[arg(long = "name", default_value = "", hide_default_value = true)]
     pub name: String,
@@ -538,6 +540,9 @@ impl ContainerOpts {
         if let Some(t) = self.stop_timeout {
             put(&mut config, "StopTimeout", json!(t));
         }
+        if let Some(h) = self.health.healthcheck()? {
+            put(&mut config, "Healthcheck", h);
+        }
 
         let bindings: Map<String, Value> = ports
             .bindings
@@ -669,5 +674,6 @@ fn valid_mac(s: &str) -> bool {
             .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+mod health;
 #[cfg(test)]
 mod tests;

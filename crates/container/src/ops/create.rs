@@ -126,6 +126,22 @@ impl ContainerService {
             .unwrap_or_default();
         labels.extend(std::mem::take(&mut body.config.labels));
         body.config.labels = labels;
+        // The image's HEALTHCHECK unless the container has its own; either is checked.
+        // A healthcheck without a test (only `--health-interval`, say) takes the image's test.
+        let image_health = img.get("Healthcheck").filter(|v| !v.is_null()).cloned();
+        match (&mut body.config.healthcheck, image_health) {
+            (None, image) => body.config.healthcheck = image,
+            (Some(own), Some(image)) => {
+                let no_test = own["Test"].as_array().is_none_or(|t| t.is_empty());
+                if no_test && own.is_object() {
+                    own["Test"] = image["Test"].clone();
+                }
+            }
+            _ => {}
+        }
+        if let Some(h) = &body.config.healthcheck {
+            crate::health::HealthConfig::from_value(h).map_err(ContainerError::Invalid)?;
+        }
         if body.config.exposed_ports.is_none() {
             body.config.exposed_ports = img
                 .get("ExposedPorts")

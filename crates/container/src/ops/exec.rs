@@ -96,6 +96,11 @@ impl ContainerService {
             .ok_or_else(|| ContainerError::NotFound(format!("No such exec instance: {id}")))
     }
 
+    /// Drops an exec's record (a healthcheck's probe, once read).
+    pub(crate) fn forget_exec(&self, id: &str) {
+        self.execs.lock().unwrap().remove(id);
+    }
+
     /// The container's running execs (inspect's `ExecIDs`).
     pub fn exec_ids(&self, container_id: &str) -> Vec<String> {
         self.execs.lock().unwrap().running_of(container_id)

@@ -9,6 +9,7 @@ mod commit;
 mod connect;
 mod create;
 mod exec;
+mod health;
 mod kill;
 mod networks;
 mod pause;

@@ -127,8 +127,10 @@ impl ContainerService {
             let _ = shim.wait().await;
             return Err(self.start_failed(id, e.to_string(), cgroups).await);
         }
+        let health = self.health_config(&c);
         let Some(c) = self.update(id, |c| {
             c.state.set_running(pid, Utc::now());
+            c.state.health = health.as_ref().map(|_| crate::health::Health::starting());
             c.has_been_started = true;
         }) else {
             return Err(ContainerError::Conflict(
@@ -139,6 +141,9 @@ impl ContainerService {
         self.emit(&c, "start", &[]);
         let svc = self.clone();
         let id = id.to_string();
+        if let Some(h) = health {
+            self.clone().watch_health(&c, h);
+        }
         tokio::spawn(async move { svc.monitor(id, shim, Instant::now()).await });
         Ok(())
     }
