@@ -179,3 +179,111 @@ fn published_ports_answer_on_loopback_and_show_everywhere() {
     .ok();
     wait_until("the port to answer again", || get_local(port).is_some());
 }
+
+#[test]
+fn user_networks_connect_disconnect_and_isolation() {
+    let (d, _reg) = Daemon::with_busybox();
+    let (_, cidr) = berth_tests::net::test_bridge();
+    let base = cidr.trim_end_matches(".1/24");
+    let subnet = format!("{base}.0/24");
+    let gateway = format!("{base}.1");
+    let id = d
+        .docker(&[
+            "network",
+            "create",
+            "--subnet",
+            &subnet,
+            "--gateway",
+            &gateway,
+            "appnet",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ls = d
+        .docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"])
+        .ok()
+        .stdout;
+    for want in ["appnet bridge", "bridge bridge", "host host", "none null"] {
+        assert!(ls.lines().any(|l| l == want), "{want} not in\n{ls}");
+    }
+    let ipam = d
+        .docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+            "appnet",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(ipam.trim(), format!("{subnet} {gateway}"));
+    for n in ["a1", "a2"] {
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "appnet",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    }
+    d.docker(&["run", "-d", "--name", "other", "busybox", "sleep", "1000"])
+        .ok();
+    let ip = |n: &str, net: &str| {
+        d.docker(&[
+            "inspect",
+            "-f",
+            &format!("{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}"),
+            n,
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
+    };
+    let a1 = ip("a1", "appnet");
+    assert!(a1.starts_with(&format!("{base}.")), "{a1}");
+    d.docker(&["exec", "a2", "ping", "-c", "1", "-W", "2", &a1])
+        .ok();
+    // A container on another bridge does not reach it.
+    let out = d.docker(&["exec", "other", "ping", "-c", "1", "-W", "1", &a1]);
+    assert_ne!(out.code, 0, "networks must be isolated from each other");
+    // Connected, it does; disconnected, it no longer has the interface.
+    d.docker(&["network", "connect", "appnet", "other"]).ok();
+    let other_ip = ip("other", "appnet");
+    assert!(other_ip.starts_with(&format!("{base}.")), "{other_ip}");
+    d.docker(&["exec", "other", "ping", "-c", "1", "-W", "2", &a1])
+        .ok();
+    let links = d
+        .docker(&["exec", "other", "ip", "-o", "-4", "addr"])
+        .ok()
+        .stdout;
+    assert!(links.contains(&other_ip), "{links}");
+    d.docker(&["network", "disconnect", "appnet", "other"]).ok();
+    let links = d
+        .docker(&["exec", "other", "ip", "-o", "-4", "addr"])
+        .ok()
+        .stdout;
+    assert!(!links.contains(&other_ip), "{links}");
+    // In use: not removed; unused: removed, and prune takes the unused ones.
+    let out = d.docker(&["network", "rm", "appnet"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("active endpoints"), "{}", out.stderr);
+    d.docker(&["rm", "-f", "a1", "a2"]).ok();
+    d.berth(&["network", "rm", "appnet"]).ok();
+    let ls = d
+        .berth(&["network", "ls", "--format", "{{.Name}}"])
+        .ok()
+        .stdout;
+    assert!(!ls.lines().any(|l| l == "appnet"), "{ls}");
+    d.berth(&["network", "create", "spare"]).ok();
+    let out = d.docker(&["network", "prune", "-f"]).ok();
+    assert!(out.stdout.contains("spare"), "{}", out.stdout);
+    let out = d.docker(&["network", "inspect", "nosuch"]);
+    assert!(out.stderr.contains("nosuch"), "{}", out.stderr);
+}
