@@ -274,7 +274,7 @@ fn user_networks_connect_disconnect_and_isolation() {
     let out = d.docker(&["network", "rm", "appnet"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("active endpoints"), "{}", out.stderr);
-    d.docker(&["rm", "-f", "a1", "a2"]).ok();
+    d.docker(&["rm", "-f", "a1", "a2", "aliased"]).ok();
     d.berth(&["network", "rm", "appnet"]).ok();
     let ls = d
         .berth(&["network", "ls", "--format", "{{.Name}}"])
@@ -286,4 +286,53 @@ fn user_networks_connect_disconnect_and_isolation() {
     assert!(out.stdout.contains("spare"), "{}", out.stdout);
     let out = d.docker(&["network", "inspect", "nosuch"]);
     assert!(out.stderr.contains("nosuch"), "{}", out.stderr);
+}
+
+#[test]
+fn names_resolve_again_after_berthd_is_killed() {
+    let (mut d, _reg) = Daemon::with_busybox();
+    let (_, cidr) = berth_tests::net::test_bridge();
+    let subnet = format!("{}.0/24", cidr.trim_end_matches(".1/24"));
+    d.docker(&["network", "create", "--subnet", &subnet, "dnsnet"])
+        .ok();
+    for n in ["one", "two"] {
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "dnsnet",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    }
+    let one = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.dnsnet.IPAddress}}",
+            "one",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let lookup = |d: &Daemon| {
+        d.docker(&["exec", "two", "nslookup", "-type=a", "one", "127.0.0.11"])
+            .ok()
+            .stdout
+    };
+    assert!(lookup(&d).contains(&one));
+    d.kill9();
+    d.start_again();
+    assert!(lookup(&d).contains(&one), "after the restart");
+    // A container on the default bridge has the host's resolvers, not the embedded server.
+    let out = d
+        .docker(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"])
+        .ok()
+        .stdout;
+    assert!(!out.contains("127.0.0.11"), "{out}");
 }

@@ -246,6 +246,19 @@ impl ContainerService {
         Ok(settings)
     }
 
+    /// The resolv.conf a container on a bridge gets: the host's servers (no loopback ones)
+    /// or `--dns`, with `--dns-search` and `--dns-option`.
+    pub(crate) fn container_resolv(c: &Container) -> String {
+        let hc = &c.host_config;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        rootfs::resolv_conf(
+            &host_resolv,
+            hc.dns.as_deref().unwrap_or_default(),
+            hc.dns_search.as_deref().unwrap_or_default(),
+            hc.dns_options.as_deref().unwrap_or_default(),
+        )
+    }
+
     fn write_etc_files(
         &self,
         c: &Container,
@@ -302,16 +315,22 @@ impl ContainerService {
             rootfs::hosts_file(own_ip.as_deref().map(|ip| (ip, own_name.as_str())), &extra)
         };
         std::fs::write(&hosts_path, hosts)?;
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let resolv = if host_net {
-            host_resolv
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
         } else {
-            rootfs::resolv_conf(
-                &host_resolv,
-                hc.dns.as_deref().unwrap_or_default(),
-                hc.dns_search.as_deref().unwrap_or_default(),
-                hc.dns_options.as_deref().unwrap_or_default(),
-            )
+            Self::container_resolv(c)
+        };
+        // On a user network the container asks the embedded server, which answers the
+        // network's names and passes the rest to what the file would have named.
+        let resolv = match settings.filter(|s| on_user_network(s)) {
+            Some(s) => {
+                let upstream = berth_network::dns::upstreams(&resolv);
+                self.network
+                    .serve_dns(&c.id, std::path::Path::new(&s.sandbox_key), upstream)
+                    .map_err(std::io::Error::other)?;
+                rootfs::embedded_dns_resolv(&resolv)
+            }
+            None => resolv,
         };
         std::fs::write(&resolv_path, resolv)?;
         Ok(vec![
@@ -339,4 +358,9 @@ pub(crate) fn resources_of(hc: &crate::config::HostConfig) -> Resources {
         cpu_period: (hc.cpu_period > 0).then_some(hc.cpu_period as u64),
         cpu_quota: (hc.cpu_quota != 0).then_some(hc.cpu_quota),
     }
+}
+
+/// Whether the container is on a network of the user's (which has the embedded DNS).
+pub(crate) fn on_user_network(s: &berth_network::NetworkSettings) -> bool {
+    s.endpoints.keys().any(|n| n != "bridge")
 }

@@ -197,6 +197,13 @@ impl ContainerService {
                 tracing::info!(id = %c.short_id(), "reconnected to running container");
                 if let Some(s) = &c.network_settings {
                     self.network.readopt(&id, s);
+                    if crate::bundle::on_user_network(s) {
+                        let upstream = berth_network::dns::upstreams(&Self::container_resolv(&c));
+                        let netns = std::path::Path::new(&s.sandbox_key);
+                        if let Err(e) = self.network.serve_dns(&id, netns, upstream) {
+                            tracing::warn!(id = %c.short_id(), error = %e, "serving DNS again");
+                        }
+                    }
                 }
                 let svc = self.clone();
                 tokio::spawn(async move { svc.monitor(id, shim, Instant::now()).await });

@@ -182,6 +182,33 @@ pub fn hosts_file(own: Option<(&str, &str)>, extra: &[(String, String)]) -> Stri
 /// `/etc/resolv.conf` for the container: the host's, without loopback nameservers (they mean
 /// nothing inside another network namespace), with `--dns`/`--dns-search`/`--dns-option` in
 /// their place when given.
+/// A resolv.conf turned to the embedded DNS server, as dockerd writes it for user networks:
+/// its search and options kept, `nameserver 127.0.0.11`, and `ndots:0`.
+pub fn embedded_dns_resolv(resolv: &str) -> String {
+    let mut out = String::new();
+    let mut options: Vec<String> = Vec::new();
+    for line in resolv.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => {}
+            Some("options") => options.extend(
+                words
+                    .filter(|o| !o.starts_with("ndots:"))
+                    .map(str::to_string),
+            ),
+            _ if !line.trim().is_empty() => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out.push_str("nameserver 127.0.0.11\n");
+    options.push("ndots:0".into());
+    out.push_str(&format!("options {}\n", options.join(" ")));
+    out
+}
+
 pub fn resolv_conf(host: &str, dns: &[String], search: &[String], options: &[String]) -> String {
     let mut out = String::new();
     let mut servers = Vec::new();

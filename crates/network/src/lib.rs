@@ -6,6 +6,7 @@
 //! [`NetworkService::detach`] (at its exit).
 
 pub mod bridge;
+pub mod dns;
 pub mod error;
 pub mod firewall;
 pub mod ipam;
