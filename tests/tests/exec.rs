@@ -398,3 +398,47 @@ fn top_lists_the_containers_processes_only() {
     let out = d.docker(&["top", "box"]);
     assert!(out.stderr.contains("is not running"), "{}", out.stderr);
 }
+
+fn berthd_fds(d: &Daemon) -> usize {
+    let pid = std::fs::read_to_string(d.data_root().join("berthd.lock")).unwrap_or_default();
+    std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
+        .map(|r| r.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_client_that_leaves_mid_exec_leaves_nothing_behind() {
+    use std::io::{Read, Write};
+    let (d, _reg) = Daemon::with_busybox();
+    d.docker(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"])
+        .ok();
+    d.docker(&["exec", "box", "true"]).ok();
+    let before = berthd_fds(&d);
+    for _ in 0..5 {
+        let (status, _, body) = d.http(
+            "POST",
+            "/containers/box/exec",
+            Some(
+                r#"{"Cmd":["sh","-c","echo hi; sleep 1"],"AttachStdout":true,"AttachStdin":true}"#,
+            ),
+        );
+        assert_eq!(status, 201, "{body}");
+        let id = serde_json::from_str::<Value>(&body).unwrap()["Id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+        let req = format!("POST /exec/{id}/start HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{{\"Detach\":false}}");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf).unwrap();
+        drop(s);
+    }
+    // Once the execs are over, berthd holds what it held before, and no exec runs on.
+    wait_until("the execs' end", || {
+        inspect(&d, "/containers/box/json")["ExecIDs"] == Value::Null
+    });
+    wait_until("berthd's descriptors", || berthd_fds(&d) <= before);
+    let ps = d.docker(&["top", "box"]).ok().stdout;
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+}

@@ -259,12 +259,14 @@ fn exec_it_gets_a_terminal_of_its_size_and_leaves_the_container_running() {
         } else {
             "docker exec -it host sh; echo exec-exited=$?".to_string()
         };
-        let t = Tmux::start(&d, &cmd, 100, 30);
+        // A tmux server of its own for each CLI (its socket is named by the width).
+        let width = if cli == "docker" { 100 } else { 101 };
+        let t = Tmux::start(&d, &cmd, width, 30);
         t.wait_for("/ #");
         t.send(&["tty; stty size; echo term=$TERM", "Enter"]);
         let s = t.wait_for("term=xterm");
         assert!(s.contains("/dev/pts/"), "{s}");
-        assert!(s.contains("30 100"), "{s}");
+        assert!(s.contains(&format!("30 {width}")), "{s}");
         t.run(&["resize-window", "-t", "t", "-x", "120", "-y", "40"]);
         std::thread::sleep(Duration::from_millis(300));
         t.send(&["clear; stty size", "Enter"]);
