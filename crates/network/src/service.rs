@@ -48,6 +48,8 @@ struct State {
     ports: HashMap<String, Vec<PortMapping>>,
 }
 
+mod dns;
+
 pub struct NetworkService {
     cfg: NetworkConfig,
     fw: Option<Box<dyn Firewall>>,
@@ -740,42 +742,6 @@ impl NetworkService {
 
     /// [`Self::detach`] of whatever a container has attached, from the service's own
     /// account of it (a container's record may be gone already).
-    /// Serves the embedded DNS at `127.0.0.11` in `container`'s namespace, answering the
-    /// names on the user networks it is on and sending the rest to `upstream`.
-    pub fn serve_dns(
-        &self,
-        container: &str,
-        netns: &Path,
-        upstream: Vec<std::net::SocketAddr>,
-    ) -> Result<(), NetworkError> {
-        let state = self.state.clone();
-        let me = container.to_string();
-        let lookup: crate::dns::Lookup = Arc::new(move |name: &str| {
-            let st = state.lock().unwrap();
-            st.nets
-                .values()
-                .filter(|e| e.net.name != "bridge" && e.endpoints.contains_key(&me))
-                .find_map(|e| {
-                    e.endpoints.values().find_map(|ep| {
-                        let hit = ep.dns_names.iter().any(|n| {
-                            let n = n.to_ascii_lowercase();
-                            name == n || name == format!("{n}.{}", e.net.name.to_ascii_lowercase())
-                        });
-                        hit.then_some(ep.ip)
-                    })
-                })
-        });
-        let server = crate::dns::serve(netns, lookup, upstream).map_err(|e| NetworkError::Io {
-            context: "starting the embedded DNS server".into(),
-            source: e,
-        })?;
-        self.dns
-            .lock()
-            .unwrap()
-            .insert(container.to_string(), server);
-        Ok(())
-    }
-
     pub fn detach_all(&self, container: &str) {
         self.dns.lock().unwrap().remove(container);
         let settings = {
