@@ -15,7 +15,8 @@ use nix::dir::Dir;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 
-fn cstr(name: &OsStr) -> io::Result<CString> {
+/// A name for the `*at` calls.
+pub fn cstr(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes()).map_err(|_| io::Error::other("name with a NUL byte"))
 }
 
@@ -61,7 +62,8 @@ pub fn is_empty_dir(path: &Path) -> io::Result<bool> {
     Ok(std::fs::read_dir(path)?.next().is_none())
 }
 
-fn fstatat(dir: &OwnedFd, name: &CStr) -> io::Result<libc::stat> {
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: the entry itself, a link as a link.
+pub fn fstatat(dir: &OwnedFd, name: &CStr) -> io::Result<libc::stat> {
     // SAFETY: fstatat fills the zeroed struct we own; `name` is NUL-terminated.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let r = unsafe {
@@ -78,7 +80,7 @@ fn fstatat(dir: &OwnedFd, name: &CStr) -> io::Result<libc::stat> {
     Ok(st)
 }
 
-fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
+pub fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
     // SAFETY: as above.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
@@ -87,7 +89,8 @@ fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
     Ok(st)
 }
 
-fn openat(dir: &OwnedFd, name: &CStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+/// `openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC)`.
+pub fn openat(dir: &OwnedFd, name: &CStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
     // SAFETY: a plain openat relative to a descriptor we hold.
     let fd = unsafe {
         libc::openat(
@@ -103,7 +106,8 @@ fn openat(dir: &OwnedFd, name: &CStr, flags: i32, mode: u32) -> io::Result<Owned
     Ok(owned(fd))
 }
 
-fn check(r: libc::c_int) -> io::Result<()> {
+/// A libc call's result as an `io::Result`.
+pub fn check(r: libc::c_int) -> io::Result<()> {
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -111,7 +115,7 @@ fn check(r: libc::c_int) -> io::Result<()> {
 }
 
 /// The names in a directory, without `.` and `..`.
-fn entries(dir: &OwnedFd) -> io::Result<Vec<CString>> {
+pub fn entries(dir: &OwnedFd) -> io::Result<Vec<CString>> {
     // A fresh open of "." rather than a dup: a dup would share (and move) `dir`'s offset.
     let fresh = openat(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
     let mut d = Dir::from_fd(std::os::fd::IntoRawFd::into_raw_fd(fresh))?;

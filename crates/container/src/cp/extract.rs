@@ -9,6 +9,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 
+use berth_volume::tree::check;
+
 use super::{cstr, lstat_at, open_at, resolve, CpError};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,13 +19,6 @@ pub struct ExtractOptions {
     pub no_overwrite_dir_non_dir: bool,
     /// `copyUIDGID` (`cp -a`): owners from the archive; otherwise the container's root.
     pub copy_uid_gid: bool,
-}
-
-fn check(r: libc::c_int) -> io::Result<()> {
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// The entry's name split into components, or why it is refused.

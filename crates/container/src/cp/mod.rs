@@ -10,12 +10,14 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use berth_volume::tree;
+use nix::fcntl::OFlag;
 
 pub use extract::{extract, ExtractOptions};
 pub use read::{archive, stat, PathStat};
@@ -43,23 +45,16 @@ pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `path` inside `root`, symlinks followed but kept inside it; `None` if it does not exist.
+/// `path` inside `root` ([`tree::open_in_root`]); `None` if it does not exist, or leads
+/// through something that is not a directory.
 pub(crate) fn resolve(
     root: &OwnedFd,
     path: &str,
     flags: OFlag,
 ) -> Result<Option<OwnedFd>, CpError> {
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    match nix::fcntl::openat2(root.as_raw_fd(), rel, how) {
-        // SAFETY: openat2 returned a new descriptor that nothing else owns.
-        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) })),
-        Err(nix::errno::Errno::ENOENT) => Ok(None),
-        Err(nix::errno::Errno::ENOTDIR) => Ok(None),
-        Err(e) => Err(CpError::Io(e.into())),
+    match tree::open_in_root(root, path, flags) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),
+        r => Ok(r?),
     }
 }
 
@@ -78,42 +73,18 @@ pub(crate) fn split(path: &str) -> (String, String) {
 }
 
 pub(crate) fn cstr(s: &[u8]) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    tree::cstr(OsStr::from_bytes(s))
 }
 
-/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`; `name` empty stats `dir` itself.
+/// The entry `name` in `dir`, a link as a link; an empty `name` is `dir` itself.
 pub(crate) fn lstat_at(dir: &OwnedFd, name: &[u8]) -> io::Result<libc::stat> {
-    let n = cstr(name)?;
-    let flags = if name.is_empty() {
-        libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH
-    } else {
-        libc::AT_SYMLINK_NOFOLLOW
-    };
-    // SAFETY: st is written by fstatat on success; n is NUL-terminated.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstatat(dir.as_raw_fd(), n.as_ptr(), &mut st, flags) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(st)
+    if name.is_empty() {
+        return tree::fstat(dir);
     }
+    tree::fstatat(dir, &cstr(name)?)
 }
 
 /// `openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC)`.
 pub(crate) fn open_at(dir: &OwnedFd, name: &[u8], flags: i32, mode: u32) -> io::Result<OwnedFd> {
-    let n = cstr(name)?;
-    // SAFETY: openat with a NUL-terminated name; the result is checked before it is owned.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            n.as_ptr(),
-            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            mode,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: openat returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    tree::openat(dir, &cstr(name)?, flags, mode)
 }

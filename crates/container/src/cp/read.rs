@@ -21,7 +21,7 @@ pub struct PathStat {
 }
 
 /// Go's `os.FileMode` for a `st_mode`: permission bits plus Go's type and special bits.
-fn go_mode(m: u32) -> u32 {
+pub(super) fn go_mode(m: u32) -> u32 {
     let mut mode = m & 0o777;
     mode |= match m & libc::S_IFMT {
         libc::S_IFDIR => 1 << 31,
@@ -171,14 +171,10 @@ fn add(
             } else {
                 open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?
             };
-            let mut children: Vec<Vec<u8>> =
-                nix::dir::Dir::from_fd(fd.try_clone()?.into_raw_fd_owned())
-                    .map_err(io::Error::from)?
-                    .iter()
-                    .filter_map(Result::ok)
-                    .map(|e| e.file_name().to_bytes().to_vec())
-                    .filter(|n| n != b"." && n != b"..")
-                    .collect();
+            let mut children: Vec<Vec<u8>> = berth_volume::tree::entries(&fd)?
+                .into_iter()
+                .map(|n| n.into_bytes())
+                .collect();
             children.sort();
             for child in children {
                 let Ok(cst) = lstat_at(&fd, &child) else {
@@ -218,19 +214,4 @@ fn add(
         _ => {}
     }
     Ok(())
-}
-
-trait IntoRawOwned {
-    fn into_raw_fd_owned(self) -> std::os::fd::RawFd;
-}
-
-impl IntoRawOwned for OwnedFd {
-    fn into_raw_fd_owned(self) -> std::os::fd::RawFd {
-        std::os::fd::IntoRawFd::into_raw_fd(self)
-    }
-}
-
-#[cfg(test)]
-pub(super) fn go_mode_of(m: u32) -> u32 {
-    go_mode(m)
 }

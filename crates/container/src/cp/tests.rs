@@ -154,9 +154,9 @@ fn writes_stay_inside_the_extraction_point() {
 
 #[test]
 fn go_file_modes() {
-    assert_eq!(read::go_mode_of(libc::S_IFREG | 0o644), 0o644);
-    assert_eq!(read::go_mode_of(libc::S_IFDIR | 0o755), (1 << 31) | 0o755);
-    assert_eq!(read::go_mode_of(libc::S_IFLNK | 0o777), (1 << 27) | 0o777);
+    assert_eq!(read::go_mode(libc::S_IFREG | 0o644), 0o644);
+    assert_eq!(read::go_mode(libc::S_IFDIR | 0o755), (1 << 31) | 0o755);
+    assert_eq!(read::go_mode(libc::S_IFLNK | 0o777), (1 << 27) | 0o777);
     assert_eq!(
         split("/etc/hosts"),
         ("/etc".to_string(), "hosts".to_string())
