@@ -388,16 +388,24 @@ pub fn go_string(v: &Value) -> String {
 /// widest cell plus 3, at least 10; the last cell of a row is not padded.
 pub fn tabwrite(rows: &[String]) -> String {
     let split: Vec<Vec<&str>> = rows.iter().map(|r| r.split('\t').collect()).collect();
+    tabwrite_cells(&split, 10)
+}
+
+/// [`tabwrite`] for rows already split into cells, with the columns' minimum width.
+pub fn tabwrite_cells<S: AsRef<str>>(split: &[Vec<S>], min_width: usize) -> String {
     let cols = split.iter().map(|r| r.len()).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
-    for r in &split {
+    for r in split {
         for (i, cell) in r.iter().enumerate().take(r.len().saturating_sub(1)) {
-            widths[i] = widths[i].max(cell.chars().count() + 3).max(10);
+            widths[i] = widths[i]
+                .max(cell.as_ref().chars().count() + 3)
+                .max(min_width);
         }
     }
     let mut out = String::new();
-    for r in &split {
+    for r in split {
         for (i, cell) in r.iter().enumerate() {
+            let cell = cell.as_ref();
             out.push_str(cell);
             if i + 1 < r.len() {
                 out.push_str(&" ".repeat(widths[i] - cell.chars().count()));

@@ -33,14 +33,7 @@ pub struct ExecConfig {
 impl ExecConfig {
     /// Parses a body the way [`crate::CreateBody::from_json`] does: `null` is "not given".
     pub fn from_json(body: &[u8]) -> Result<ExecConfig, String> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(ExecConfig::default());
-        }
-        let mut v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-        if let Some(m) = v.as_object_mut() {
-            m.retain(|_, v| !v.is_null());
-        }
-        serde_json::from_value(v).map_err(|e| e.to_string())
+        crate::unsupported::parse_body(body)
     }
 }
 

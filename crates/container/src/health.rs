@@ -28,9 +28,7 @@ pub struct HealthConfig {
 impl HealthConfig {
     pub fn from_value(v: &Value) -> Result<HealthConfig, String> {
         let mut v = v.clone();
-        if let Some(m) = v.as_object_mut() {
-            m.retain(|_, x| !x.is_null());
-        }
+        crate::unsupported::strip_nulls(&mut v);
         let c: HealthConfig = serde_json::from_value(v).map_err(|e| e.to_string())?;
         for (name, d) in [
             ("Interval", c.interval),

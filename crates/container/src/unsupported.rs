@@ -316,5 +316,16 @@ pub fn strip_nulls(v: &mut Value) {
     }
 }
 
+/// Parses a request body as Go clients send it: an empty body is the defaults, `null`
+/// members are absent ([`strip_nulls`]).
+pub fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    strip_nulls(&mut v);
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use crate::error::{ApiError, ApiResult};
 use crate::SharedState;
 
-pub(crate) const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
-pub(crate) const RAW: &str = "application/vnd.docker.raw-stream";
+const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+const RAW: &str = "application/vnd.docker.raw-stream";
 /// How long an attach connection is read after its output ended, waiting for the client to
 /// hang up.
 const LINGER: Duration = Duration::from_secs(2);
@@ -58,11 +58,7 @@ pub async fn attach(
         stdout: flag(&q.stdout),
         stderr: flag(&q.stderr),
     };
-    let wants_upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(|v| v.to_str().is_ok_and(|s| s.eq_ignore_ascii_case("tcp")));
-    if !wants_upgrade {
+    if !wants_upgrade(&req) {
         return Err(ApiError::bad_request(
             "attach needs a connection upgrade (Upgrade: tcp)",
         ));
@@ -88,15 +84,27 @@ pub async fn attach(
             }
         }
     });
+    Ok(switching_protocols(tty))
+}
+
+/// Whether the client asked to hijack the connection (`Upgrade: tcp`).
+pub(crate) fn wants_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.to_str().is_ok_and(|s| s.eq_ignore_ascii_case("tcp")))
+}
+
+/// The 101 answer of a hijacked stream: raw bytes with a TTY, Docker's frames without.
+pub(crate) fn switching_protocols(raw: bool) -> Response {
     let mut resp = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(if tty { RAW } else { MULTIPLEXED }),
+        HeaderValue::from_static(if raw { RAW } else { MULTIPLEXED }),
     );
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(resp)
+    resp
 }
 
 /// Moves bytes between a client and the shim until the container's output ends or the client

@@ -506,14 +506,21 @@ pub struct ResizeQuery {
     w: Option<u16>,
 }
 
+impl ResizeQuery {
+    pub(crate) fn height(&self) -> u16 {
+        self.h.unwrap_or(0)
+    }
+    pub(crate) fn width(&self) -> u16 {
+        self.w.unwrap_or(0)
+    }
+}
+
 pub async fn resize(
     State(st): State<SharedState>,
     Path(id): Path<String>,
     Query(q): Query<ResizeQuery>,
 ) -> ApiResult<Response> {
-    st.containers
-        .resize(&id, q.h.unwrap_or(0), q.w.unwrap_or(0))
-        .await?;
+    st.containers.resize(&id, q.height(), q.width()).await?;
     Ok(StatusCode::OK.into_response())
 }
 

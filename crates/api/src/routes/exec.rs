@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_container::exec::{Exec, ExecConfig};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use super::container_io::{parse_detach_keys, pump, MULTIPLEXED, RAW};
+use super::container_io::{parse_detach_keys, pump, switching_protocols, wants_upgrade};
 use crate::error::{ApiError, ApiResult};
 use crate::SharedState;
 
@@ -39,18 +39,6 @@ struct StartBody {
     console_size: Option<[u32; 2]>,
 }
 
-fn start_body(body: &[u8]) -> ApiResult<StartBody> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(StartBody::default());
-    }
-    let mut v: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if let Some(m) = v.as_object_mut() {
-        m.retain(|_, v| !v.is_null());
-    }
-    serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
 /// `POST /exec/{id}/start`. Attached, the connection is upgraded first and a start that fails
 /// says why on the stream, as dockerd does (the client then reads the exit code from the
 /// exec's inspect); detached, the answer is the start's own.
@@ -60,15 +48,13 @@ pub async fn start(
     mut req: Request,
 ) -> ApiResult<Response> {
     let exec = st.containers.exec_inspect(&id)?;
-    let wants_upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(|v| v.to_str().is_ok_and(|s| s.eq_ignore_ascii_case("tcp")));
+    let wants_upgrade = wants_upgrade(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let body = axum::body::to_bytes(req.into_body(), 64 * 1024)
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let body = start_body(&body)?;
+    let body: StartBody =
+        berth_container::unsupported::parse_body(&body).map_err(ApiError::bad_request)?;
     let opts = ExecStartOptions {
         detach: body.detach,
         console_size: body.console_size,
@@ -114,30 +100,16 @@ pub async fn start(
             }
         }
     });
-    let mut resp = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if raw { RAW } else { MULTIPLEXED }),
-    );
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(resp)
-}
-
-#[derive(Deserialize)]
-pub struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
+    Ok(switching_protocols(raw))
 }
 
 pub async fn resize(
     State(st): State<SharedState>,
     Path(id): Path<String>,
-    Query(q): Query<ResizeQuery>,
+    Query(q): Query<super::containers::ResizeQuery>,
 ) -> ApiResult<Response> {
     st.containers
-        .exec_resize(&id, q.h.unwrap_or(0), q.w.unwrap_or(0))
+        .exec_resize(&id, q.height(), q.width())
         .await?;
     Ok(StatusCode::OK.into_response())
 }

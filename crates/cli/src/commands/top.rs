@@ -41,24 +41,7 @@ pub async fn top(client: &Client, a: TopArgs) -> anyhow::Result<u8> {
 
 /// The docker CLI's table for `top`: a tabwriter with cells at least 20 wide, 3 apart.
 fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; cols];
-    for r in rows {
-        for (i, cell) in r.iter().enumerate().take(r.len().saturating_sub(1)) {
-            widths[i] = widths[i].max(cell.chars().count() + 3).max(20);
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        for (i, cell) in r.iter().enumerate() {
-            out.push_str(cell);
-            if i + 1 < r.len() {
-                out.push_str(&" ".repeat(widths[i] - cell.chars().count()));
-            }
-        }
-        out.push('\n');
-    }
-    out
+    crate::format::tabwrite_cells(rows, 20)
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ impl ContainerService {
             let mut output = Vec::new();
             let mut header = [0u8; 8];
             while stream.read_exact(&mut header).await.is_ok() {
-                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+                let (_, len) = berth_runtime::shim::protocol::parse_frame_header(&header);
                 let mut buf = vec![0u8; len];
                 if stream.read_exact(&mut buf).await.is_err() {
                     break;

@@ -295,7 +295,12 @@ impl Shim {
     /// Waits for the container's exit, however long that is; `Gone` if the shim dies
     /// without saying.
     pub async fn wait(&self) -> Result<ExitInfo, ShimError> {
-        let mut conn = self.connect(&Request::Wait).await?;
+        self.wait_for(&Request::Wait).await
+    }
+
+    /// Sends a request answered with an exit (`wait`, `exec_wait`) and waits for it.
+    async fn wait_for(&self, req: &Request) -> Result<ExitInfo, ShimError> {
+        let mut conn = self.connect(req).await?;
         let reply = read_whole_reply(&mut conn).await?;
         if let Some(e) = reply.error {
             return Err(ShimError::Runtime(e));
@@ -355,18 +360,10 @@ impl Shim {
 
     /// Waits for an exec's end, however long that is.
     pub async fn exec_wait(&self, exec_id: &str) -> Result<ExitInfo, ShimError> {
-        let req = Request::ExecWait {
+        self.wait_for(&Request::ExecWait {
             exec_id: exec_id.to_string(),
-        };
-        let mut conn = self.connect(&req).await?;
-        let reply = read_whole_reply(&mut conn).await?;
-        if let Some(e) = reply.error {
-            return Err(ShimError::Runtime(e));
-        }
-        reply.exit.ok_or_else(|| ShimError::Gone {
-            id: self.id.clone(),
-            source: std::io::ErrorKind::UnexpectedEof.into(),
         })
+        .await
     }
 }
 

@@ -2,7 +2,7 @@
 //! no-new-privileges, OOM score) with the exec's command, environment, directory, user and
 //! terminal, as dockerd derives it (`daemon/exec_linux.go`).
 
-use oci_spec::runtime::{BoxBuilder, Process, User};
+use oci_spec::runtime::{BoxBuilder, Process};
 use std::path::PathBuf;
 
 use super::{caps, SpecError};
@@ -29,12 +29,7 @@ pub fn exec_process(base: &Process, opts: &ExecOptions) -> Result<Process, SpecE
         return Err(SpecError::RelativeCwd(opts.cwd.clone()));
     }
     let mut p = base.clone();
-    let mut gids = vec![opts.gid];
-    gids.extend(opts.additional_gids.iter().filter(|&&g| g != opts.gid));
-    let mut user = User::default();
-    user.set_uid(opts.uid)
-        .set_gid(opts.gid)
-        .set_additional_gids(Some(gids));
+    let user = super::process_user(opts.uid, opts.gid, &opts.additional_gids);
     p.set_args(Some(opts.args.clone()))
         .set_env(Some(opts.env.clone()))
         .set_user(user)

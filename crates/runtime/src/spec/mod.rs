@@ -393,12 +393,17 @@ fn write_private(json: &[u8], target: &Path) -> Result<(), SpecError> {
 }
 
 fn user(opts: &SpecOptions) -> User {
-    // Docker lists the primary group among the supplementary ones, so that setgroups keeps it.
-    let mut gids = vec![opts.gid];
-    gids.extend(opts.additional_gids.iter().filter(|&&g| g != opts.gid));
+    process_user(opts.uid, opts.gid, &opts.additional_gids)
+}
+
+/// A process's identity as the spec holds it. Docker lists the primary group among the
+/// supplementary ones, so that setgroups keeps it.
+pub(super) fn process_user(uid: u32, gid: u32, additional: &[u32]) -> User {
+    let mut gids = vec![gid];
+    gids.extend(additional.iter().filter(|&&g| g != gid));
     let mut user = User::default();
-    user.set_uid(opts.uid)
-        .set_gid(opts.gid)
+    user.set_uid(uid)
+        .set_gid(gid)
         .set_additional_gids(Some(gids));
     user
 }
