@@ -234,6 +234,29 @@ impl Daemon {
         self.run(Path::new("docker"), args, Some(stdin))
     }
 
+    /// Runs a docker-py script against this berthd (`python3 -c`, the daemon's address as
+    /// its argument); the script prints `ok` once all its assertions hold.
+    pub fn docker_py(&self, script: &str) {
+        let out = Command::new("python3")
+            .args(["-c", script, &self.host()])
+            .output()
+            .expect("python3");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "ok\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// How many descriptors berthd holds now.
+    pub fn berthd_fds(&self) -> usize {
+        let pid = std::fs::read_to_string(self.data_root().join("berthd.lock")).unwrap_or_default();
+        std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    }
+
     /// A raw HTTP request on the socket: (status, headers, body).
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
         let mut s = UnixStream::connect(self.socket()).unwrap();

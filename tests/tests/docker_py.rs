@@ -35,14 +35,5 @@ except docker.errors.NotFound:
     pass
 print('ok')
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &d.host()])
-        .output()
-        .expect("python3");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "ok\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    d.docker_py(script);
 }

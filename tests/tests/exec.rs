@@ -320,16 +320,7 @@ assert api.exec_inspect(e['Id'])['ExitCode'] in (0, None)
 ct.remove(force=True)
 print('ok')
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &d.host()])
-        .output()
-        .expect("python3");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "ok\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    d.docker_py(script);
 }
 
 #[test]
@@ -399,13 +390,6 @@ fn top_lists_the_containers_processes_only() {
     assert!(out.stderr.contains("is not running"), "{}", out.stderr);
 }
 
-fn berthd_fds(d: &Daemon) -> usize {
-    let pid = std::fs::read_to_string(d.data_root().join("berthd.lock")).unwrap_or_default();
-    std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
-        .map(|r| r.count())
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_client_that_leaves_mid_exec_leaves_nothing_behind() {
     use std::io::{Read, Write};
@@ -413,7 +397,7 @@ fn a_client_that_leaves_mid_exec_leaves_nothing_behind() {
     d.docker(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"])
         .ok();
     d.docker(&["exec", "box", "true"]).ok();
-    let before = berthd_fds(&d);
+    let before = d.berthd_fds();
     for _ in 0..5 {
         let (status, _, body) = d.http(
             "POST",
@@ -438,7 +422,7 @@ fn a_client_that_leaves_mid_exec_leaves_nothing_behind() {
     wait_until("the execs' end", || {
         inspect(&d, "/containers/box/json")["ExecIDs"] == Value::Null
     });
-    wait_until("berthd's descriptors", || berthd_fds(&d) <= before);
+    wait_until("berthd's descriptors", || d.berthd_fds() <= before);
     let ps = d.docker(&["top", "box"]).ok().stdout;
     assert_eq!(ps.lines().count(), 2, "{ps}");
 }

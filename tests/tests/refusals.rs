@@ -181,14 +181,5 @@ for kw in ({'log_config': {'type': 'syslog'}}, {'sysctls': {'net.ipv4.ip_forward
 assert c.containers.list(all=True) == []
 print('ok')
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &d.host()])
-        .output()
-        .expect("python3");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "ok\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    d.docker_py(script);
 }

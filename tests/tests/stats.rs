@@ -7,13 +7,6 @@ use std::os::unix::net::UnixStream;
 use berth_tests::Daemon;
 use serde_json::Value;
 
-fn berthd_fds(d: &Daemon) -> usize {
-    let pid = std::fs::read_to_string(d.data_root().join("berthd.lock")).unwrap_or_default();
-    std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
-        .map(|r| r.count())
-        .unwrap_or(0)
-}
-
 #[test]
 fn samples_carry_dockers_fields_from_the_cgroups() {
     let (d, _reg) = Daemon::with_busybox();
@@ -116,16 +109,7 @@ s = c.containers.get('busy').stats(stream=False)
 assert s['memory_stats']['limit'] == 64 * 1024 * 1024, s['memory_stats']
 print('ok')
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &d.host()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "ok\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    d.docker_py(script);
     d.docker(&["rm", "-f", "busy"]).ok();
 }
 
@@ -134,7 +118,7 @@ fn a_stream_is_one_sample_a_second_and_ends_with_its_client() {
     let (d, _reg) = Daemon::with_busybox();
     d.docker(&["run", "-d", "--name", "idle", "busybox", "sleep", "1000"])
         .ok();
-    let before = berthd_fds(&d);
+    let before = d.berthd_fds();
     for _ in 0..3 {
         let mut s = UnixStream::connect(d.socket()).unwrap();
         write!(
@@ -158,7 +142,7 @@ fn a_stream_is_one_sample_a_second_and_ends_with_its_client() {
         // The client goes mid-stream.
         drop(r);
     }
-    berth_tests::wait_until("the streams' tasks to end", || berthd_fds(&d) <= before);
+    berth_tests::wait_until("the streams' tasks to end", || d.berthd_fds() <= before);
     // berth stats streams and redraws.
     let mut cmd = std::process::Command::new(berth_tests::bin("berth"));
     cmd.args(["stats", "idle"])
@@ -171,7 +155,7 @@ fn a_stream_is_one_sample_a_second_and_ends_with_its_client() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.matches("\x1b[2J\x1b[H").count() >= 2, "{text:?}");
     assert!(text.contains("idle"), "{text:?}");
-    berth_tests::wait_until("berth's stream to end", || berthd_fds(&d) <= before);
+    berth_tests::wait_until("berth's stream to end", || d.berthd_fds() <= before);
     // A stopped container's sample is zeros.
     d.docker(&["stop", "-t", "0", "idle"]).ok();
     let (_, _, body) = d.http("GET", "/containers/idle/stats?stream=0&one-shot=1", None);
