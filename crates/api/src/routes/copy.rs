@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use berth_container::cp::{ExtractOptions, PathStat};
+use berth_container::CopyRoot;
 use serde::Deserialize;
 
 use super::archive::body_reader;
@@ -43,17 +44,23 @@ fn stat_header(s: &PathStat) -> HeaderValue {
     HeaderValue::from_str(&b64).expect("base64 is a valid header value")
 }
 
+/// The container's root for a copy, and the stat of `path` in it.
+async fn root_and_stat(st: &SharedState, id: &str, path: &str) -> ApiResult<(CopyRoot, PathStat)> {
+    let root = st.containers.copy_root(id).await?;
+    let path = path.to_string();
+    let r = tokio::task::spawn_blocking(move || root.stat(&path).map(|s| (root, s)))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(r)
+}
+
 /// `HEAD`: the path's stat, in the header only.
 pub async fn head(
     State(st): State<SharedState>,
     Path(id): Path<String>,
     Query(q): Query<ArchiveQuery>,
 ) -> ApiResult<Response> {
-    let path = q.path()?;
-    let root = st.containers.copy_root(&id).await?;
-    let stat = tokio::task::spawn_blocking(move || root.stat(&path))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let (_, stat) = root_and_stat(&st, &id, &q.path()?).await?;
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut().insert(STAT_HEADER, stat_header(&stat));
     Ok(resp)
@@ -66,13 +73,7 @@ pub async fn get(
     Query(q): Query<ArchiveQuery>,
 ) -> ApiResult<Response> {
     let path = q.path()?;
-    let root = st.containers.copy_root(&id).await?;
-    let (root, stat) = {
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || root.stat(&p).map(|s| (root, s)))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??
-    };
+    let (root, stat) = root_and_stat(&st, &id, &path).await?;
     let mut resp = crate::stream::tar_from_blocking(move |w| {
         root.archive(&path, w)
             .map_err(|e| std::io::Error::other(e.to_string()))

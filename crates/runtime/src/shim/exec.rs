@@ -139,33 +139,22 @@ impl Exec {
 
     pub fn read_output(&mut self, i: usize) {
         let mut buf = [0u8; 32 * 1024];
-        let (stream, file) = &mut self.io.outputs[i];
-        let stream = *stream;
-        match file.read(&mut buf) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) => {}
-            Ok(0) | Err(_) => {
-                self.io.outputs.remove(i);
-            }
-            Ok(n) => {
-                let wanted = if stream == STDERR {
-                    self.stderr
-                } else {
-                    self.stdout
-                };
-                let Some(conn) = self.client.as_mut().filter(|_| wanted) else {
-                    return;
-                };
-                let header = frame_header(stream, n);
-                if conn.write_all(&header).is_err() || conn.write_all(&buf[..n]).is_err() {
-                    // The client went away; the exec runs on, as with Docker.
-                    self.client = None;
-                    self.reading = false;
-                }
-            }
+        let Some((stream, n)) = self.io.read_output(i, &mut buf) else {
+            return;
+        };
+        let wanted = if stream == STDERR {
+            self.stderr
+        } else {
+            self.stdout
+        };
+        let Some(conn) = self.client.as_mut().filter(|_| wanted) else {
+            return;
+        };
+        let header = frame_header(stream, n);
+        if conn.write_all(&header).is_err() || conn.write_all(&buf[..n]).is_err() {
+            // The client went away; the exec runs on, as with Docker.
+            self.client = None;
+            self.reading = false;
         }
     }
 

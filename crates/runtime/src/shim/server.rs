@@ -408,35 +408,22 @@ impl Shim {
 
     fn read_output(&mut self, i: usize) {
         let mut buf = [0u8; 32 * 1024];
-        let (stream, file) = &mut self.io.outputs[i];
-        let stream = *stream;
-        match file.read(&mut buf) {
-            // A pty master shares its non-blocking flag with the stdin side.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) => {}
-            Ok(0) | Err(_) => {
-                // EOF, or EIO from a pty whose other side is all closed.
-                self.io.outputs.remove(i);
-            }
-            Ok(n) => {
-                let data = &buf[..n];
-                if let Err(e) = self.log.write(stream, data) {
-                    eprintln!("shim: log: {e}");
-                }
-                let header = frame_header(stream, n);
-                self.attached.retain_mut(|a| {
-                    let wanted = if stream == super::protocol::STDERR {
-                        a.stderr
-                    } else {
-                        a.stdout
-                    };
-                    !wanted || (a.conn.write_all(&header).is_ok() && a.conn.write_all(data).is_ok())
-                });
-            }
+        let Some((stream, n)) = self.io.read_output(i, &mut buf) else {
+            return;
+        };
+        let data = &buf[..n];
+        if let Err(e) = self.log.write(stream, data) {
+            eprintln!("shim: log: {e}");
         }
+        let header = frame_header(stream, n);
+        self.attached.retain_mut(|a| {
+            let wanted = if stream == super::protocol::STDERR {
+                a.stderr
+            } else {
+                a.stdout
+            };
+            !wanted || (a.conn.write_all(&header).is_ok() && a.conn.write_all(data).is_ok())
+        });
     }
 
     fn read_stdin(&mut self, i: usize) {

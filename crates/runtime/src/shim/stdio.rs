@@ -26,6 +26,31 @@ pub struct ContainerIo {
     pub pty: Option<File>,
 }
 
+impl ContainerIo {
+    /// Reads what output `i` has into `buf`: its stream id and length, or `None` when there
+    /// is nothing now. An output that ended (EOF, or EIO from a pty whose other side is all
+    /// closed) is dropped.
+    pub fn read_output(&mut self, i: usize, buf: &mut [u8]) -> Option<(u8, usize)> {
+        let (stream, file) = &mut self.outputs[i];
+        match io::Read::read(file, buf) {
+            // A pty master shares its non-blocking flag with the stdin side.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                None
+            }
+            Ok(0) | Err(_) => {
+                self.outputs.remove(i);
+                None
+            }
+            Ok(n) => Some((*stream, n)),
+        }
+    }
+}
+
 /// Stdio prepared before `create`; the shim's ends become usable afterwards.
 pub enum Prepared {
     Pipes(ContainerIo),
