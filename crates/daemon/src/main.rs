@@ -132,11 +132,13 @@ async fn run(cfg: Config) -> Result<()> {
     if let Some(dir) = socket_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    // The lock proves no other berthd owns this data root, so a socket left here is stale.
-    let _ = std::fs::remove_file(&socket_path);
-    let listener = tokio::net::UnixListener::bind(&socket_path)
-        .with_context(|| format!("binding {}", socket_path.display()))?;
-    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o660))?;
+    // The socket is made under a temporary name and renamed into place once its mode and
+    // group are set: a client never finds it (nor connects) before it has its final owner.
+    let staging = socket_path.with_extension("sock.new");
+    let _ = std::fs::remove_file(&staging);
+    let listener = tokio::net::UnixListener::bind(&staging)
+        .with_context(|| format!("binding {}", staging.display()))?;
+    std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o660))?;
     if let Some(group) = &cfg.group {
         let gid = nix::unistd::Group::from_name(group)
             .ok()
@@ -144,9 +146,13 @@ async fn run(cfg: Config) -> Result<()> {
             .map(|g| g.gid)
             .or_else(|| group.parse::<u32>().ok().map(nix::unistd::Gid::from_raw))
             .with_context(|| format!("--group {group}: no such group"))?;
-        nix::unistd::chown(&socket_path, None, Some(gid))
+        nix::unistd::chown(&staging, None, Some(gid))
             .with_context(|| format!("giving {} to group {group}", socket_path.display()))?;
     }
+    // The lock proves no other berthd owns this data root, so a socket left here is stale
+    // and the rename replaces it.
+    std::fs::rename(&staging, &socket_path)
+        .with_context(|| format!("moving the socket to {}", socket_path.display()))?;
     tracing::info!(socket = %socket_path.display(), data_root = %cfg.data_root.display(), "API listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
