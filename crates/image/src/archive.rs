@@ -300,6 +300,7 @@ fn import_image(
             .unwrap_or_default(),
         stored_at: prior.as_ref().map(|p| p.stored_at).unwrap_or_else(Utc::now),
         last_tag_time: prior.and_then(|p| p.last_tag_time),
+        parent: None,
     })?;
     for r in &refs {
         store.tag(&id, r)?;
@@ -416,6 +417,7 @@ pub fn import_rootfs(
         manifests: vec![],
         stored_at: Utc::now(),
         last_tag_time: None,
+        parent: None,
     })?;
     Ok(id)
 }

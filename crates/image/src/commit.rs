@@ -51,8 +51,6 @@ pub fn commit(store: &ImageStore, layer: &Path, c: Commit) -> Result<Digest, Arc
     let parent = store
         .get(c.parent)
         .ok_or_else(|| ImageError::NotFound(c.parent.to_string()))?;
-    let mut config: Value = serde_json::from_slice(&store.config_bytes(c.parent)?)
-        .map_err(|e| ArchiveError::from(io::Error::other(e)))?;
     let (gz, diff_id) = compress(layer)?;
     let mut diff_ids: Vec<Digest> = parent.layers.iter().map(|l| l.diff_id.clone()).collect();
     diff_ids.push(diff_id.clone());
@@ -60,9 +58,37 @@ pub fn commit(store: &ImageStore, layer: &Path, c: Commit) -> Result<Digest, Arc
     let stored = store_layer(store, &gz, Some((&diff_id, &chain)));
     let _ = std::fs::remove_file(&gz);
     let (blob, _) = stored?;
+    let mut layers = parent.layers.clone();
+    layers.push(LayerRecord {
+        diff_id,
+        chain_id: chain,
+        blob: Some(blob),
+    });
+    child(store, &c, layers, false)
+}
+
+/// An image that is `c.parent` with another config and a history entry but no new layer
+/// (a build's ENV, CMD, LABEL… steps).
+pub fn derive(store: &ImageStore, c: Commit) -> Result<Digest, ArchiveError> {
+    let parent = store
+        .get(c.parent)
+        .ok_or_else(|| ImageError::NotFound(c.parent.to_string()))?;
+    child(store, &c, parent.layers.clone(), true)
+}
+
+/// Writes the config of an image on `c.parent` with `layers`, and its record.
+fn child(
+    store: &ImageStore,
+    c: &Commit,
+    layers: Vec<LayerRecord>,
+    empty_layer: bool,
+) -> Result<Digest, ArchiveError> {
+    let mut config: Value = serde_json::from_slice(&store.config_bytes(c.parent)?)
+        .map_err(|e| ArchiveError::from(io::Error::other(e)))?;
+    let diff_ids: Vec<&Digest> = layers.iter().map(|l| &l.diff_id).collect();
     let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     config["created"] = json!(now);
-    config["config"] = c.config;
+    config["config"] = c.config.clone();
     config["rootfs"] = json!({ "type": "layers", "diff_ids": diff_ids });
     for (key, v) in [("author", c.author), ("comment", c.comment)] {
         match v {
@@ -81,24 +107,46 @@ pub fn commit(store: &ImageStore, layer: &Path, c: Commit) -> Result<Digest, Arc
     if !c.comment.is_empty() {
         entry["comment"] = json!(c.comment);
     }
+    if empty_layer {
+        entry["empty_layer"] = json!(true);
+    }
     match config["history"].as_array_mut() {
         Some(h) => h.push(entry),
         None => config["history"] = json!([entry]),
     }
     let bytes = serde_json::to_vec(&config).map_err(io::Error::other)?;
     let id = store.content.put(&bytes, None).map_err(ImageError::from)?;
-    let mut layers = parent.layers.clone();
-    layers.push(LayerRecord {
-        diff_id,
-        chain_id: chain,
-        blob: Some(blob),
-    });
     store.put(ImageRecord {
         id: id.clone(),
         layers,
         manifests: vec![],
         stored_at: Utc::now(),
         last_tag_time: None,
+        parent: Some(c.parent.clone()),
     })?;
+    Ok(id)
+}
+
+/// The image `FROM scratch` starts from: no layers, no config, this platform. Its ID is the
+/// same each time, so builds on scratch share it.
+pub fn scratch(store: &ImageStore, architecture: &str, os: &str) -> Result<Digest, ArchiveError> {
+    let config = json!({
+        "architecture": architecture,
+        "os": os,
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [] },
+    });
+    let bytes = serde_json::to_vec(&config).map_err(io::Error::other)?;
+    let id = store.content.put(&bytes, None).map_err(ImageError::from)?;
+    if store.get(&id).is_none() {
+        store.put(ImageRecord {
+            id: id.clone(),
+            layers: vec![],
+            manifests: vec![],
+            stored_at: Utc::now(),
+            last_tag_time: None,
+            parent: None,
+        })?;
+    }
     Ok(id)
 }

@@ -63,6 +63,9 @@ pub struct ImageRecord {
     pub stored_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_tag_time: Option<DateTime<Utc>>,
+    /// The image this one was made on by a commit or a build step (Docker's `Parent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 /// A container that uses an image, which a delete must respect.
@@ -383,6 +386,13 @@ impl ImageStore {
             .sum()
     }
 
+    /// Whether some image was made on this one (an intermediate image of a build, or a
+    /// commit's parent): `image ls` shows only images without children unless `-a`.
+    pub fn has_children(&self, id: &Digest) -> bool {
+        let st = self.state.read().unwrap();
+        st.images.values().any(|r| r.parent.as_ref() == Some(id))
+    }
+
     /// Images with no tag (digest references do not count), the `dangling=true` set.
     pub fn is_dangling(&self, id: &Digest) -> bool {
         self.refs_of(id).0.is_empty()
@@ -449,6 +459,7 @@ mod tests {
                 manifests: vec![],
                 stored_at: Utc::now(),
                 last_tag_time: None,
+                parent: None,
             })
             .unwrap();
         (store, id)

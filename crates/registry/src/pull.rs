@@ -234,6 +234,7 @@ impl ResolvedPull<'_> {
             ),
             stored_at: prior.as_ref().map(|r| r.stored_at).unwrap_or_else(Utc::now),
             last_tag_time: prior.as_ref().and_then(|r| r.last_tag_time),
+            parent: None,
         };
         store.put(record)?;
         if self.reference.tag().is_some() {

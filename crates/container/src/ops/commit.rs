@@ -18,6 +18,8 @@ pub struct CommitOptions {
     pub author: String,
     /// Pause a running container while its layer is read (Docker's default).
     pub pause: bool,
+    /// The history entry's `created_by`; the container's command when `None`.
+    pub created_by: Option<String>,
 }
 
 impl ContainerService {
@@ -74,10 +76,12 @@ impl ContainerService {
             return Err(e);
         }
         let store = self.images.clone();
-        let created_by = std::iter::once(c.path.clone())
-            .chain(c.args.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let created_by = opts.created_by.clone().unwrap_or_else(|| {
+            std::iter::once(c.path.clone())
+                .chain(c.args.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
         let (comment, author) = (opts.comment.clone(), opts.author.clone());
         let layer_path = layer.clone();
         let id = tokio::task::spawn_blocking(move || {
