@@ -46,6 +46,7 @@ pub struct ApiState {
     pub containers: Arc<berth_container::ContainerService>,
     pub events: Arc<berth_container::events::EventLog>,
     pub registry: Arc<RegistryClient>,
+    pub builder: Arc<berth_build::Builder>,
     pub host: HostInfo,
     /// Pulls and loads hold it shared while they add layers; deletes and prunes hold it
     /// exclusively, so garbage collection never removes a layer a pull has just found.

@@ -310,7 +310,8 @@ impl Builder {
         if p.opts.quiet {
             let _ = tx.send(JsonMessage::stream(format!("{id}\n"))).await;
         } else {
-            out.line(format!("Successfully built {}\n", short(&id))).await;
+            out.line(format!("Successfully built {}\n", short(&id)))
+                .await;
         }
         for t in &p.opts.tags {
             self.images.tag(&id, t)?;
@@ -337,9 +338,9 @@ impl Builder {
                 .ok_or_else(|| BuildError::Failed(format!("stage {} was not built", stage.base)))?,
             None => {
                 let platform = match &stage.platform {
-                    Some(s) if !s.is_empty() => Some(
-                        Platform::parse(s).map_err(|e| BuildError::Invalid(e.to_string()))?,
-                    ),
+                    Some(s) if !s.is_empty() => {
+                        Some(Platform::parse(s).map_err(|e| BuildError::Invalid(e.to_string()))?)
+                    }
                     _ => p.opts.platform.clone(),
                 };
                 self.base_image(&stage.base, platform, p, out).await?
@@ -386,9 +387,8 @@ impl Builder {
                 &pl.os,
             )?);
         }
-        let reference = ImageRef::parse(name).map_err(|e| {
-            BuildError::Invalid(format!("invalid reference format: {name}: {e}"))
-        })?;
+        let reference = ImageRef::parse(name)
+            .map_err(|e| BuildError::Invalid(format!("invalid reference format: {name}: {e}")))?;
         let reference = if reference.tag().is_none() && reference.digest().is_none() {
             reference.with_default_tag()
         } else {
@@ -403,7 +403,9 @@ impl Builder {
             .opts
             .auths
             .iter()
-            .find(|(server, _)| berth_registry::client::normalize_server(server) == reference.domain())
+            .find(|(server, _)| {
+                berth_registry::client::normalize_server(server) == reference.domain()
+            })
             .map(|(_, a)| a.clone());
         let resolved = self
             .registry

@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(cache.get(&k), None);
         let id = Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap();
         cache.put(&k, &id).unwrap();
-        assert_eq!(BuildCache::open(dir.path()).unwrap().get(&k), Some(id.clone()));
+        assert_eq!(
+            BuildCache::open(dir.path()).unwrap().get(&k),
+            Some(id.clone())
+        );
         assert_eq!(cache.images(), vec![id.clone()]);
         cache.forget(&id);
         assert_eq!(cache.get(&k), None);

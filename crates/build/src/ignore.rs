@@ -115,9 +115,9 @@ impl Ignore {
     /// `rel`, so a walk must still look inside it.
     pub fn may_reinclude_under(&self, rel: &str) -> bool {
         let depth = rel.split('/').filter(|s| !s.is_empty()).count();
-        self.patterns
-            .iter()
-            .any(|p| p.exclusion && (p.segments.len() > depth || p.segments.iter().any(|s| s == "**")))
+        self.patterns.iter().any(|p| {
+            p.exclusion && (p.segments.len() > depth || p.segments.iter().any(|s| s == "**"))
+        })
     }
 }
 
@@ -150,7 +150,10 @@ mod tests {
         assert!(ig.excludes("node_modules/a/b.js"));
         assert!(ig.excludes("error.log"));
         assert!(!ig.excludes("keep.log"));
-        assert!(!ig.excludes("sub/error.log"), "* does not cross directories");
+        assert!(
+            !ig.excludes("sub/error.log"),
+            "* does not cross directories"
+        );
         assert!(ig.excludes("build/tmp"));
         assert!(ig.excludes("build/a/b/tmp/file"));
         assert!(ig.excludes("docs/guide.md"));

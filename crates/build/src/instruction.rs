@@ -33,7 +33,12 @@ impl Flags {
     }
 
     /// The flag's value (the last one given), expanded.
-    pub fn get(&self, name: &str, vars: &dyn Vars, escape: char) -> Result<Option<String>, BuildError> {
+    pub fn get(
+        &self,
+        name: &str,
+        vars: &dyn Vars,
+        escape: char,
+    ) -> Result<Option<String>, BuildError> {
         match self.values.iter().rev().find(|(n, _)| n == name) {
             None => Ok(None),
             Some((_, None)) => Ok(Some(String::new())),
@@ -81,10 +86,9 @@ pub fn pairs(
         )));
     }
     if legacy && !words[0].contains('=') {
-        let (k, v) = ins
-            .args
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| BuildError::Dockerfile(format!("{} must have two arguments", ins.keyword)))?;
+        let (k, v) = ins.args.split_once(char::is_whitespace).ok_or_else(|| {
+            BuildError::Dockerfile(format!("{} must have two arguments", ins.keyword))
+        })?;
         let v = shell::process_word(v.trim(), vars, escape)?;
         return Ok(vec![(k.to_string(), v)]);
     }
@@ -190,7 +194,10 @@ mod tests {
             "dockerfile parse error on line 2: Unknown flag: frm"
         );
         let sh = ["/bin/sh".to_string(), "-c".to_string()];
-        assert_eq!(command(&ins("RUN echo $HOME"), &sh), ["/bin/sh", "-c", "echo $HOME"]);
+        assert_eq!(
+            command(&ins("RUN echo $HOME"), &sh),
+            ["/bin/sh", "-c", "echo $HOME"]
+        );
         assert_eq!(command(&ins("CMD [\"a\",\"b\"]"), &sh), ["a", "b"]);
         assert_eq!(duration_ns("1m30s").unwrap(), 90_000_000_000);
         assert_eq!(duration_ns("500ms").unwrap(), 500_000_000);

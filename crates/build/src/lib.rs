@@ -12,6 +12,7 @@ pub mod dockerfile;
 pub mod glob;
 pub mod ignore;
 pub mod instruction;
+pub mod prune;
 pub mod shell;
 pub mod stages;
 mod steps;

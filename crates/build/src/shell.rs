@@ -25,7 +25,10 @@ pub trait Vars {
 
 impl Vars for [(String, String)] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -279,9 +282,9 @@ impl<'a> Lexer<'a> {
                 if all {
                     self.next();
                 }
-                let (pattern, _) = self.process(Some('/')).or_else(|_| {
-                    Err(ShellError::Unterminated("'/'"))
-                })?;
+                let (pattern, _) = self
+                    .process(Some('/'))
+                    .or_else(|_| Err(ShellError::Unterminated("'/'")))?;
                 let (replacement, _) = self.process(Some('}'))?;
                 replace_pattern(&value.unwrap_or_default(), &pattern, &replacement, all)
             }

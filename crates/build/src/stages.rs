@@ -45,9 +45,7 @@ impl Plan {
                 let stage = from(ins, stages.len(), &meta_args, predefined, df.escape)?;
                 if let Some(name) = &stage.name {
                     if stages.iter().any(|s| s.name.as_deref() == Some(name)) {
-                        return Err(BuildError::Dockerfile(format!(
-                            "duplicate name {name}"
-                        )));
+                        return Err(BuildError::Dockerfile(format!("duplicate name {name}")));
                     }
                 }
                 stages.push(stage);
@@ -86,7 +84,9 @@ impl Plan {
                 .iter()
                 .position(|s| s.name.as_deref() == Some(&t.to_ascii_lowercase()))
                 .ok_or_else(|| {
-                    BuildError::Dockerfile(format!("failed to reach build target {t} in Dockerfile"))
+                    BuildError::Dockerfile(format!(
+                        "failed to reach build target {t} in Dockerfile"
+                    ))
                 })?,
         };
         Ok(Plan {
@@ -179,7 +179,8 @@ fn from(
     }
     if let Some(n) = &name {
         let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !ok {
             return Err(BuildError::Dockerfile(format!(
                 "invalid name for build stage: {n:?}, name can't start with a number or contain symbols"
@@ -204,7 +205,9 @@ pub fn arg_decls(
 ) -> Result<Vec<(String, Option<String>)>, BuildError> {
     let words = shell::process_words(&ins.args, vars, escape)?;
     if words.is_empty() {
-        return Err(BuildError::Dockerfile("ARG requires at least one argument".into()));
+        return Err(BuildError::Dockerfile(
+            "ARG requires at least one argument".into(),
+        ));
     }
     Ok(words
         .into_iter()

@@ -119,9 +119,18 @@ async fn run(cfg: Config) -> Result<()> {
     containers.recover().await;
     containers.make_spares();
     let service = containers.clone();
+    let builder = Arc::new(berth_build::Builder {
+        containers: containers.clone(),
+        images: images.clone(),
+        registry: registry.clone(),
+        cache: berth_build::cache::BuildCache::open(&cfg.data_root)
+            .context("opening the build cache")?,
+        root: cfg.data_root.join("builder"),
+    });
     let state = Arc::new(berth_api::ApiState {
         images,
         containers,
+        builder,
         events,
         registry,
         host,

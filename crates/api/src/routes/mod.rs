@@ -1,6 +1,7 @@
 //! Route table: which handler answers which method and path (paths without the version prefix).
 
 mod archive;
+mod build;
 mod commit;
 mod container_io;
 mod containers;
@@ -72,8 +73,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}/update", post(containers::update))
         .route("/commit", post(commit::commit))
-        .route("/build", post(system::no_build))
-        .route("/build/prune", post(system::prune_build_cache))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

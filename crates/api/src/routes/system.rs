@@ -168,32 +168,3 @@ pub async fn not_swarm() -> ApiError {
 pub async fn not_implemented() -> ApiError {
     ApiError::not_implemented("BuildKit sessions")
 }
-
-/// What a known endpoint berth does not serve yet says, naming the feature.
-fn missing(what: &str) -> ApiError {
-    ApiError::not_implemented(what)
-}
-
-pub async fn no_build() -> ApiError {
-    missing("build")
-}
-/// `POST /build/prune`: berth has no builder yet, and so no build cache to prune; the filters
-/// are still checked.
-pub async fn prune_build_cache(
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> crate::error::ApiResult<axum::Json<Value>> {
-    let f = crate::filters::Filters::parse(q.get("filters").map(String::as_str))?;
-    f.only(&[
-        "until",
-        "id",
-        "parent",
-        "type",
-        "description",
-        "inuse",
-        "shared",
-        "private",
-    ])?;
-    Ok(axum::Json(
-        json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }),
-    ))
-}

@@ -72,7 +72,16 @@ impl Builder {
         let kw = ins.keyword.as_str();
         let flags = Flags::parse(
             ins,
-            &["from", "chown", "chmod", "link", "parents", "exclude", "checksum", "keep-git-dir"],
+            &[
+                "from",
+                "chown",
+                "chmod",
+                "link",
+                "parents",
+                "exclude",
+                "checksum",
+                "keep-git-dir",
+            ],
         )?;
         for unsupported in ["parents", "exclude", "checksum", "keep-git-dir"] {
             if !flags.all(unsupported).is_empty() {
@@ -91,9 +100,12 @@ impl Builder {
         }
         flags.bool("link")?;
         let chmod = match flags.get("chmod", &vars, st.escape)? {
-            Some(m) => Some(u32::from_str_radix(&m, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(
-                || BuildError::Invalid(format!("invalid chmod parameter: {m}")),
-            )?),
+            Some(m) => Some(
+                u32::from_str_radix(&m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| BuildError::Invalid(format!("invalid chmod parameter: {m}")))?,
+            ),
             None => None,
         };
         let mut words = instruction::words(ins, &vars, st.escape)?;
@@ -117,7 +129,10 @@ impl Builder {
                     continue;
                 }
             }
-            if ["http://", "https://", "git@", "git://"].iter().any(|s| w.starts_with(s)) {
+            if ["http://", "https://", "git@", "git://"]
+                .iter()
+                .any(|s| w.starts_with(s))
+            {
                 return Err(BuildError::Invalid(format!(
                     "{kw} {w}: berth builds offline and does not fetch remote sources; put the file in the build context"
                 )));
@@ -153,11 +168,17 @@ impl Builder {
         let from_root = match &from {
             None => None,
             Some(name) => {
-                let image = match p.plan.stage_named(name, usize::MAX.min(p.plan.stages.len())) {
+                let image = match p
+                    .plan
+                    .stage_named(name, usize::MAX.min(p.plan.stages.len()))
+                {
                     Some(i) => done.get(&i).cloned().ok_or_else(|| {
                         BuildError::Invalid(format!("stage {name} is not built before this one"))
                     })?,
-                    None => self.base_image(name, p.opts.platform.clone(), p, out).await?,
+                    None => {
+                        self.base_image(name, p.opts.platform.clone(), p, out)
+                            .await?
+                    }
                 };
                 let wc = self.work_container(&image, &format!("{kw} --from"))?;
                 match self.containers.copy_root(&wc).await {
@@ -169,7 +190,17 @@ impl Builder {
                 }
             }
         };
-        let result = self.copy_into(p, st, kw, &plan, from_root.as_ref().map(|(_, r)| &r.fd), from.as_deref(), out).await;
+        let result = self
+            .copy_into(
+                p,
+                st,
+                kw,
+                &plan,
+                from_root.as_ref().map(|(_, r)| &r.fd),
+                from.as_deref(),
+                out,
+            )
+            .await;
         if let Some((wc, root)) = from_root {
             drop(root);
             self.drop_container(&wc).await;
@@ -192,7 +223,14 @@ impl Builder {
         let ignore = &p.context.ignore;
         let keep = |rel: &str| from.is_some() || !ignore.excludes(rel);
         // The key: the content as it would land with the destination as written.
-        let provisional = build_tar(src_root, plan, &plan.dest, Ownership::default(), &keep, None)?;
+        let provisional = build_tar(
+            src_root,
+            plan,
+            &plan.dest,
+            Ownership::default(),
+            &keep,
+            None,
+        )?;
         let key = CacheKey::new(
             &st.image.to_string(),
             &[
@@ -212,7 +250,11 @@ impl Builder {
         let written = self.write_copy(&wc, src_root, plan, &keep).await;
         let result = match written {
             Ok(()) => {
-                let what = if plan.sources.len() == 1 { "file" } else { "multi" };
+                let what = if plan.sources.len() == 1 {
+                    "file"
+                } else {
+                    "multi"
+                };
                 let created_by = format!(
                     "/bin/sh -c #(nop) {kw} {what}:{} in {} ",
                     &provisional.1, plan.dest
@@ -234,15 +276,19 @@ impl Builder {
         wc: &str,
         src_root: &OwnedFd,
         plan: &CopyPlan,
-        keep: &dyn Fn(&str) -> bool,
+        keep: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<(), BuildError> {
         let root = self.containers.copy_root(wc).await?;
         let own = match &plan.chown {
             None => Ownership::default(),
             Some(spec) => {
-                let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", root.fd.as_raw_fd()));
-                let u = berth_container::process::resolve_user(&path, spec)
-                    .map_err(|e| BuildError::Invalid(format!("unable to convert uid/gid chown string to host mapping: {e}")))?;
+                let path =
+                    std::path::PathBuf::from(format!("/proc/self/fd/{}", root.fd.as_raw_fd()));
+                let u = berth_container::process::resolve_user(&path, spec).map_err(|e| {
+                    BuildError::Invalid(format!(
+                        "unable to convert uid/gid chown string to host mapping: {e}"
+                    ))
+                })?;
                 Ownership {
                     uid: u.uid,
                     gid: if spec.contains(':') { u.gid } else { u.uid },
@@ -287,7 +333,9 @@ impl Builder {
         Flags::parse(ins, &[])?;
         let word = crate::shell::process_word(&ins.args, &st.vars(), st.escape)?;
         if word.is_empty() {
-            return Err(BuildError::Dockerfile("WORKDIR requires exactly one argument".into()));
+            return Err(BuildError::Dockerfile(
+                "WORKDIR requires exactly one argument".into(),
+            ));
         }
         let path = clean_abs(&join_workdir(&st.workdir(), &word));
         st.config["WorkingDir"] = serde_json::json!(path);
@@ -355,15 +403,24 @@ fn build_tar(
     plan: &CopyPlan,
     dest: &str,
     own: Ownership,
-    keep: &dyn Fn(&str) -> bool,
+    keep: &(dyn Fn(&str) -> bool + Sync),
     image_root: Option<&OwnedFd>,
 ) -> Result<(Vec<u8>, String), BuildError> {
     let mut tar = CopyTar::default();
     let into_dir = dest.ends_with('/');
     let dest_clean = clean_abs(dest);
     if let Some(root) = image_root {
-        let parent_of = |p: &str| p.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
-        let dirs_needed = if into_dir || plan.sources.iter().any(|s| matches!(s, Source::Path(p) if is_dir(src_root, p))) {
+        let parent_of = |p: &str| {
+            p.rsplit_once('/')
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_default()
+        };
+        let dirs_needed = if into_dir
+            || plan
+                .sources
+                .iter()
+                .any(|s| matches!(s, Source::Path(p) if is_dir(src_root, p)))
+        {
             dest_clean.clone()
         } else {
             parent_of(&dest_clean)

@@ -46,7 +46,7 @@ impl CopyTar {
         path: &str,
         dest: &str,
         own: Ownership,
-        keep: &dyn Fn(&str) -> bool,
+        keep: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<(), BuildError> {
         let mut raw = Vec::new();
         berth_container::cp::archive(root, path, &mut raw).map_err(|e| match e {
@@ -124,7 +124,9 @@ impl CopyTar {
             let mut entry = entry?;
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let rel = crate::context::clean_source(&name).map_err(|_| {
-                BuildError::Invalid(format!("refusing to unpack {name:?}: it leads outside the destination"))
+                BuildError::Invalid(format!(
+                    "refusing to unpack {name:?}: it leads outside the destination"
+                ))
             })?;
             if rel.is_empty() {
                 continue;
@@ -163,8 +165,11 @@ impl CopyTar {
         match link {
             Some(l) if h.entry_type().is_symlink() || h.entry_type().is_hard_link() => {
                 h.set_size(0);
-                self.tar
-                    .append_link(&mut h, name, std::ffi::OsStr::new(&*String::from_utf8_lossy(l)))
+                self.tar.append_link(
+                    &mut h,
+                    name,
+                    std::ffi::OsStr::new(&*String::from_utf8_lossy(l)),
+                )
             }
             _ => {
                 h.set_size(data.len() as u64);
@@ -224,10 +229,16 @@ mod tests {
         let mut names = Vec::new();
         for e in tar::Archive::new(&bytes[..]).entries().unwrap() {
             let e = e.unwrap();
-            assert_eq!((e.header().uid().unwrap(), e.header().gid().unwrap()), (7, 8));
+            assert_eq!(
+                (e.header().uid().unwrap(), e.header().gid().unwrap()),
+                (7, 8)
+            );
             names.push(e.path().unwrap().to_string_lossy().into_owned());
         }
-        assert_eq!(names, ["app/a.txt", "app/sub", "app/sub/b.txt", "etc/a.conf"]);
+        assert_eq!(
+            names,
+            ["app/a.txt", "app/sub", "app/sub/b.txt", "etc/a.conf"]
+        );
         // A new mtime alone keeps the key.
         let t = std::time::SystemTime::now() + std::time::Duration::from_secs(100);
         std::fs::File::options()

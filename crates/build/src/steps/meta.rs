@@ -119,7 +119,9 @@ fn apply(p: &Prepared, st: &mut StageState, ins: &Instruction) -> Result<String,
             no_flags(ins)?;
             let words = instruction::words(ins, &vars, esc)?;
             if words.is_empty() {
-                return Err(BuildError::Dockerfile("EXPOSE requires at least one argument".into()));
+                return Err(BuildError::Dockerfile(
+                    "EXPOSE requires at least one argument".into(),
+                ));
             }
             let mut ports = Vec::new();
             for w in words {
@@ -144,7 +146,9 @@ fn apply(p: &Prepared, st: &mut StageState, ins: &Instruction) -> Result<String,
             no_flags(ins)?;
             let words = instruction::words(ins, &vars, esc)?;
             if words.is_empty() {
-                return Err(BuildError::Dockerfile("VOLUME requires at least one argument".into()));
+                return Err(BuildError::Dockerfile(
+                    "VOLUME requires at least one argument".into(),
+                ));
             }
             let map = object(&mut st.config, "Volumes");
             for w in &words {
@@ -155,13 +159,18 @@ fn apply(p: &Prepared, st: &mut StageState, ins: &Instruction) -> Result<String,
                 }
                 map.insert(w.clone(), json!({}));
             }
-            Ok(format!("VOLUME {}", serde_json::to_string(&words).unwrap_or_default()))
+            Ok(format!(
+                "VOLUME {}",
+                serde_json::to_string(&words).unwrap_or_default()
+            ))
         }
         "USER" => {
             no_flags(ins)?;
             let user = shell::process_word(&ins.args, &vars, esc)?;
             if user.is_empty() {
-                return Err(BuildError::Dockerfile("USER requires exactly one argument".into()));
+                return Err(BuildError::Dockerfile(
+                    "USER requires exactly one argument".into(),
+                ));
             }
             st.config["User"] = json!(user);
             Ok(format!("USER {user}"))
@@ -192,7 +201,10 @@ fn apply(p: &Prepared, st: &mut StageState, ins: &Instruction) -> Result<String,
                     st.config["Cmd"] = Value::Null;
                 }
             }
-            Ok(format!("{kw} {}", serde_json::to_string(&argv).unwrap_or_default()))
+            Ok(format!(
+                "{kw} {}",
+                serde_json::to_string(&argv).unwrap_or_default()
+            ))
         }
         "SHELL" => {
             no_flags(ins)?;
@@ -200,11 +212,16 @@ fn apply(p: &Prepared, st: &mut StageState, ins: &Instruction) -> Result<String,
                 BuildError::Dockerfile("SHELL requires the arguments to be in JSON form".into())
             })?;
             if argv.is_empty() {
-                return Err(BuildError::Dockerfile("SHELL requires at least one argument".into()));
+                return Err(BuildError::Dockerfile(
+                    "SHELL requires at least one argument".into(),
+                ));
             }
             st.config["Shell"] = json!(argv);
             st.shell = argv.clone();
-            Ok(format!("SHELL {}", serde_json::to_string(&argv).unwrap_or_default()))
+            Ok(format!(
+                "SHELL {}",
+                serde_json::to_string(&argv).unwrap_or_default()
+            ))
         }
         "HEALTHCHECK" => healthcheck(st, ins, &vars),
         "ONBUILD" => {
@@ -240,7 +257,13 @@ fn healthcheck(
 ) -> Result<String, BuildError> {
     let flags = Flags::parse(
         ins,
-        &["interval", "timeout", "start-period", "start-interval", "retries"],
+        &[
+            "interval",
+            "timeout",
+            "start-period",
+            "start-interval",
+            "retries",
+        ],
     )?;
     let esc = st.escape;
     let (word, rest) = ins
@@ -266,7 +289,9 @@ fn healthcheck(
                 _ => vec!["CMD-SHELL".into(), rest.to_string()],
             };
             if rest.is_empty() {
-                return Err(BuildError::Dockerfile("Missing command after HEALTHCHECK CMD".into()));
+                return Err(BuildError::Dockerfile(
+                    "Missing command after HEALTHCHECK CMD".into(),
+                ));
             }
             hc.insert("Test".into(), json!(test));
             for (flag, key) in [

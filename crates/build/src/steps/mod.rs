@@ -18,7 +18,11 @@ use crate::BuildError;
 impl Builder {
     /// Creates (never starts) a container of `image` for a step to write into; `comment` is
     /// its command, as the classic builder names such containers' commands.
-    pub(crate) fn work_container(&self, image: &Digest, comment: &str) -> Result<String, BuildError> {
+    pub(crate) fn work_container(
+        &self,
+        image: &Digest,
+        comment: &str,
+    ) -> Result<String, BuildError> {
         let body = json!({
             "Image": image.to_string(),
             "Cmd": ["/bin/sh", "-c", format!("#(nop) {comment}")],
@@ -53,7 +57,11 @@ impl Builder {
     }
 
     /// An image with the stage's config and no new layer.
-    pub(crate) fn commit_config(&self, st: &StageState, created_by: &str) -> Result<Digest, BuildError> {
+    pub(crate) fn commit_config(
+        &self,
+        st: &StageState,
+        created_by: &str,
+    ) -> Result<Digest, BuildError> {
         Ok(berth_image::commit::derive(
             &self.images,
             Commit {

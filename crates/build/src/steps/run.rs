@@ -67,7 +67,13 @@ impl Builder {
         let mounts_key = serde_json::to_string(&mounts).unwrap_or_default();
         let key = CacheKey::new(
             &st.image.to_string(),
-            &["RUN", &serde_json::to_string(&argv).unwrap_or_default(), &args.join("\n"), &network, &mounts_key],
+            &[
+                "RUN",
+                &serde_json::to_string(&argv).unwrap_or_default(),
+                &args.join("\n"),
+                &network,
+                &mounts_key,
+            ],
         );
         if let Some(id) = self.cached(p, &key, out).await {
             st.image = id;
@@ -113,8 +119,11 @@ impl Builder {
         if p.opts.rm || p.opts.force_rm || committed.is_err() {
             self.drop_container(&id).await;
             if committed.is_ok() {
-                out.line(format!(" ---> Removed intermediate container {}\n", &id[..12]))
-                    .await;
+                out.line(format!(
+                    " ---> Removed intermediate container {}\n",
+                    &id[..12]
+                ))
+                .await;
             }
         }
         let image = committed?;
@@ -192,10 +201,9 @@ impl Builder {
         match kind.as_str() {
             "cache" => {
                 let id = id.unwrap_or_else(|| target.clone());
-                let dir: PathBuf = self
-                    .root
-                    .join("cache-mounts")
-                    .join(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(id.as_bytes())));
+                let dir: PathBuf = self.root.join("cache-mounts").join(hex::encode(
+                    <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()),
+                ));
                 std::fs::create_dir_all(&dir)?;
                 Ok(json!({
                     "Type": "bind",
