@@ -1059,11 +1059,11 @@ fn commands_not_built_yet_say_so() {
     let (d, _reg) = Daemon::with_busybox();
     d.docker(&["run", "-d", "--name", "idle", "busybox", "sleep", "100"])
         .ok();
-    let out = d.berth(&["build", "."]);
+    let out = d.berth(&["context", "ls"]);
     assert_ne!(out.code, 0);
     assert!(
         out.stderr
-            .contains("'build' is not implemented in berth yet"),
+            .contains("'context' is not implemented in berth yet"),
         "{}",
         out.stderr
     );

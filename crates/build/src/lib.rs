@@ -4,19 +4,25 @@
 //! containers and image store ([`builder`]), for the classic `POST /build` API.
 //! [`changes`] applies `--change` instructions for `commit` and `import`.
 
+#[cfg(feature = "builder")]
 pub mod builder;
+#[cfg(feature = "builder")]
 pub mod cache;
 pub mod changes;
+#[cfg(feature = "builder")]
 pub mod context;
 pub mod dockerfile;
 pub mod glob;
 pub mod ignore;
 pub mod instruction;
+#[cfg(feature = "builder")]
 pub mod prune;
 pub mod shell;
 pub mod stages;
+#[cfg(feature = "builder")]
 mod steps;
 
+#[cfg(feature = "builder")]
 pub use builder::{BuildOptions, Builder};
 
 /// Why a build failed. `Dockerfile` and `Invalid` are the client's fault (400 before the
@@ -61,18 +67,21 @@ impl BuildError {
     }
 }
 
+#[cfg(feature = "builder")]
 impl From<berth_container::ContainerError> for BuildError {
     fn from(e: berth_container::ContainerError) -> Self {
         BuildError::Failed(e.to_string())
     }
 }
 
+#[cfg(feature = "builder")]
 impl From<berth_image::archive::ArchiveError> for BuildError {
     fn from(e: berth_image::archive::ArchiveError) -> Self {
         BuildError::Failed(e.to_string())
     }
 }
 
+#[cfg(feature = "builder")]
 impl From<berth_image::ImageError> for BuildError {
     fn from(e: berth_image::ImageError) -> Self {
         BuildError::Failed(e.to_string())

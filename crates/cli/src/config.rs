@@ -118,3 +118,23 @@ pub fn registry_auth_header(domain: &str) -> String {
     let v = credentials(domain).unwrap_or_else(|| json!({}));
     base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&v).unwrap_or_default())
 }
+
+/// The `X-Registry-Config` header a build sends: base64url JSON of every stored registry's
+/// credentials, so the daemon can pull private bases.
+pub fn registry_config_header() -> String {
+    let mut all = serde_json::Map::new();
+    if let Some(auths) = load().ok().and_then(|c| c.get("auths").cloned()) {
+        for key in auths.as_object().into_iter().flat_map(|m| m.keys()) {
+            let domain = if key == DOCKER_HUB_KEY {
+                "docker.io"
+            } else {
+                key.as_str()
+            };
+            if let Some(c) = credentials(domain) {
+                all.insert(key.clone(), c);
+            }
+        }
+    }
+    base64::engine::general_purpose::URL_SAFE
+        .encode(serde_json::to_vec(&Value::Object(all)).unwrap_or_default())
+}

@@ -11,8 +11,6 @@ use crate::commands::Cli;
 /// docker's top-level commands that berth does not have yet: named as such rather than as
 /// unknown commands.
 const NOT_YET: &[&str] = &[
-    "build",
-    "builder",
     "buildx",
     "compose",
     "context",

@@ -126,7 +126,7 @@ fn options(raw: Option<&str>, headers: &HeaderMap) -> Result<BuildOptions, ApiEr
             }
             // What clients send with default values, and what berth takes as those.
             "memory" | "memswap" | "cpushares" | "shmsize" | "cpuquota" | "cpuperiod"
-            | "cpusetcpus" | "cpusetmems" | "extrahosts" | "platform" | "version"
+            | "cpusetcpus" | "cpusetmems" | "extrahosts" | "platform"
             | "cachefrom" | "remote" | "cgroupparent" | "ulimits" | "securityopt"
             | "squash" | "isolation" | "outputs" | "session" | "buildid"
                 if unset(&v) || (k == "isolation" && v == "default") || k == "session" || k == "buildid" => {}

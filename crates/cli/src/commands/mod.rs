@@ -2,6 +2,7 @@
 
 mod attach;
 mod auth;
+mod build;
 mod commit;
 mod container;
 mod cp;
@@ -140,6 +141,12 @@ pub enum Command {
         override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
     )]
     Cp(cp::CpArgs),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth build [OPTIONS] PATH | -")]
+    Build(build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Create a new image from a container's changes
     #[command(override_usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
     Commit(commit::CommitArgs),
@@ -237,6 +244,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(a) => fs::diff(&client, a).await,
         Command::Cp(a) => cp::cp(&client, a).await,
         Command::Commit(a) => commit::commit(&client, a).await,
+        Command::Build(a) => build::build(&client, a).await,
+        Command::Builder(c) => build::builder(&client, c).await,
         Command::Export(a) => fs::export(&client, a).await,
         Command::Attach(a) => attach::attach(&client, a).await,
         Command::Volume(c) => volume::run(&client, c).await,
@@ -307,4 +316,15 @@ pub fn report(errors: Vec<String>) -> u8 {
         eprintln!("{e}");
     }
     u8::from(!errors.is_empty())
+}
+
+/// Asks `warning` and whether to go on; `true` for yes. docker treats anything else as a
+/// cancellation: nothing printed, exit status 0.
+pub fn confirm(warning: &str) -> std::io::Result<bool> {
+    use std::io::Write as _;
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
