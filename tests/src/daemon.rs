@@ -259,10 +259,26 @@ impl Daemon {
 
     /// A raw HTTP request on the socket: (status, headers, body).
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
-        let mut s = UnixStream::connect(self.socket()).unwrap();
         let body = body.unwrap_or("");
+        self.http_raw(method, path, "application/json", body.as_bytes())
+    }
+
+    /// A raw HTTP request with a tar body (build, load, import).
+    pub fn http_bytes(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+        self.http_raw(method, path, "application/x-tar", body)
+    }
+
+    fn http_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, String, String) {
+        let mut s = UnixStream::connect(self.socket()).unwrap();
         // A daemon may answer (and close) before the whole body is sent: its answer still counts.
-        let _ = write!(s, "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let _ = write!(s, "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len());
+        let _ = s.write_all(body);
         let mut resp = Vec::new();
         let _ = s.read_to_end(&mut resp);
         let text = String::from_utf8_lossy(&resp).into_owned();

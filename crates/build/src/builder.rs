@@ -275,7 +275,7 @@ impl Builder {
             step += 1;
             out.line(format!("Step {step}/{total} : {}\n", stage.from.original))
                 .await;
-            let mut st = self.from_stage(&p, si, &done, &out).await?;
+            let mut st = self.start_stage(&p, si, &done, &out).await?;
             out.line(format!(" ---> {}\n", short(&st.image))).await;
             self.run_triggers(&p, &mut st, &done, &out).await?;
             for ins in &stage.instructions {
@@ -323,7 +323,7 @@ impl Builder {
 
     /// A stage's start: an earlier stage's image, `scratch`, or an image (pulled if missing
     /// or if `pull` asks).
-    async fn from_stage(
+    async fn start_stage(
         &self,
         p: &Prepared,
         si: usize,

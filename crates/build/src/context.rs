@@ -18,6 +18,92 @@ pub struct Context {
     pub ignore: Ignore,
 }
 
+/// The docker CLI's context tar when `-f` names a Dockerfile outside the context ends right
+/// after the appended Dockerfile's data: its tar writer is closed after the pipe, so neither
+/// the entry's padding nor the end-of-archive blocks are sent, and dockerd takes it. This
+/// reader follows the headers going by and supplies the missing blocks only when the stream
+/// ends exactly at the end of an entry's data; a stream cut anywhere else still fails.
+struct Terminated<R> {
+    inner: R,
+    read: u64,
+    /// Where the next header starts, the header being collected, and where the data of the
+    /// last header seen ends (unpadded).
+    next_header: u64,
+    header: Vec<u8>,
+    data_end: u64,
+    zeros: Option<u64>,
+}
+
+impl<R: Read> Terminated<R> {
+    fn new(inner: R) -> Self {
+        Terminated {
+            inner,
+            read: 0,
+            next_header: 0,
+            header: Vec::with_capacity(512),
+            data_end: 0,
+            zeros: None,
+        }
+    }
+
+    /// Follows the headers in `bytes`, which start at stream offset `at`.
+    fn follow(&mut self, mut at: u64, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let header_end = self.next_header + 512;
+            if at + (bytes.len() as u64) <= self.next_header {
+                return;
+            }
+            let skip = self.next_header.saturating_sub(at) as usize;
+            let take = ((header_end - at.max(self.next_header)) as usize).min(bytes.len() - skip);
+            self.header.extend_from_slice(&bytes[skip..skip + take]);
+            at += (skip + take) as u64;
+            bytes = &bytes[skip + take..];
+            if self.header.len() == 512 {
+                let size = entry_size(&self.header);
+                self.data_end = header_end + size;
+                self.next_header = header_end + size.div_ceil(512) * 512;
+                self.header.clear();
+            }
+        }
+    }
+}
+
+/// The size field of a tar header: octal, or base-256 when its first byte has the high bit.
+fn entry_size(header: &[u8]) -> u64 {
+    let field = &header[124..136];
+    if field[0] & 0x80 != 0 {
+        return field[1..]
+            .iter()
+            .fold(0u64, |n, b| (n << 8) | u64::from(*b));
+    }
+    let text = String::from_utf8_lossy(field);
+    u64::from_str_radix(text.trim_matches(|c: char| c == '\0' || c == ' '), 8).unwrap_or(0)
+}
+
+impl<R: Read> Read for Terminated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.zeros.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.follow(self.read, &buf[..n]);
+                self.read += n as u64;
+                return Ok(n);
+            }
+            // Ended at a header boundary (the tar reader sees a clean end) or anywhere but
+            // the end of an entry's data: nothing is added.
+            if self.read == self.next_header || self.read != self.data_end {
+                return Ok(0);
+            }
+            self.zeros = Some(self.next_header - self.read + 1024);
+        }
+        let left = self.zeros.as_mut().expect("set above");
+        let n = buf.len().min(*left as usize);
+        buf[..n].fill(0);
+        *left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Go's `path.Clean` of a context-relative path, or the error dockerd gives for one that
 /// leaves the context.
 pub fn clean_source(src: &str) -> Result<String, BuildError> {
@@ -43,7 +129,7 @@ impl Context {
     pub fn unpack(dir: &Path, tar: impl Read) -> Result<Context, BuildError> {
         std::fs::create_dir_all(dir)?;
         let root = cp::open_root(dir)?;
-        let input = berth_image::unpack::decompress(tar)?;
+        let input = Terminated::new(berth_image::unpack::decompress(tar)?);
         cp::extract(
             &root,
             "/",
@@ -183,5 +269,38 @@ mod tests {
         assert_eq!(clean_source(".").unwrap(), "");
         assert!(clean_source("../etc/passwd").is_err());
         assert!(clean_source("a/../../x").is_err());
+    }
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut t = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            t.append_data(&mut h, name, *data).unwrap();
+        }
+        t.into_inner().unwrap()
+    }
+
+    fn names(bytes: &[u8]) -> Result<Vec<String>, io::Error> {
+        let mut out = Vec::new();
+        for e in tar::Archive::new(Terminated::new(bytes)).entries()? {
+            let mut e = e?;
+            io::copy(&mut e, &mut io::sink())?;
+            out.push(e.path()?.to_string_lossy().into_owned());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_tar_cut_after_its_last_entrys_data_is_read_whole() {
+        let full = tar_of(&[("a", b"a"), (".dockerfile.1", b"FROM busybox\n")]);
+        // What the docker CLI sends: no padding after the last data, no end blocks.
+        let cut = &full[..512 * 3 + 13];
+        assert_eq!(names(cut).unwrap(), ["a", ".dockerfile.1"]);
+        assert_eq!(names(&full).unwrap(), ["a", ".dockerfile.1"]);
+        // Cut inside an entry's data: still an error.
+        let big = tar_of(&[("big", &[7u8; 2000])]);
+        assert!(names(&big[..512 + 700]).is_err());
     }
 }

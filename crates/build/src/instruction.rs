@@ -171,6 +171,14 @@ mod tests {
     }
 
     #[test]
+    fn flag_values_keep_their_equals_signs() {
+        let run = ins("RUN --mount=type=cache,target=/cache --network=none echo hi");
+        let flags = Flags::parse(&run, &["mount", "network"]).unwrap();
+        assert_eq!(flags.all("mount"), ["type=cache,target=/cache"]);
+        assert_eq!(run.args, "echo hi");
+    }
+
+    #[test]
     fn pairs_flags_and_forms() {
         let vars = vec![("B".to_string(), "bee".to_string())];
         assert_eq!(

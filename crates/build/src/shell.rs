@@ -284,7 +284,7 @@ impl<'a> Lexer<'a> {
                 }
                 let (pattern, _) = self
                     .process(Some('/'))
-                    .or_else(|_| Err(ShellError::Unterminated("'/'")))?;
+                    .map_err(|_| ShellError::Unterminated("'/'"))?;
                 let (replacement, _) = self.process(Some('}'))?;
                 replace_pattern(&value.unwrap_or_default(), &pattern, &replacement, all)
             }

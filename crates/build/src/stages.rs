@@ -162,6 +162,12 @@ fn from(
     let vars: Vec<(String, String)> = predefined.iter().chain(meta.iter()).cloned().collect();
     let words = shell::process_words(&ins.args, &vars, escape)?;
     let (base, name) = match words.as_slice() {
+        [] => {
+            return Err(BuildError::Dockerfile(format!(
+                "base name ({}) should not be blank",
+                ins.args
+            )))
+        }
         [b] => (b.clone(), None),
         [b, as_, n] if as_.eq_ignore_ascii_case("as") => (b.clone(), Some(n.to_ascii_lowercase())),
         _ => {

@@ -21,13 +21,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::stream::json_lines;
 use crate::SharedState;
 
-/// Query values that mean "not asked for": what clients send for options left at default.
-fn unset(v: &str) -> bool {
-    matches!(v, "" | "0" | "null" | "[]" | "{}" | "false")
-}
-
 fn truthy(v: &str) -> bool {
     matches!(v, "1" | "true" | "True")
+}
+
+/// Query values that mean "not asked for": what clients send for options left at default
+/// (docker-py sends Python's `False`).
+fn unset(v: &str) -> bool {
+    matches!(v, "" | "0" | "null" | "[]" | "{}" | "false" | "False")
 }
 
 fn json_map(name: &str, v: &str) -> Result<Map<String, Value>, ApiError> {
@@ -71,7 +72,7 @@ fn options(raw: Option<&str>, headers: &HeaderMap) -> Result<BuildOptions, ApiEr
             }
             "target" => o.target = Some(v).filter(|t| !t.is_empty()),
             "nocache" => o.no_cache = truthy(&v),
-            "pull" => o.pull = !v.is_empty() && !matches!(v.as_str(), "0" | "false"),
+            "pull" => o.pull = !v.is_empty() && !matches!(v.as_str(), "0" | "false" | "False"),
             "rm" => o.rm = !matches!(v.as_str(), "0" | "false" | "False"),
             "forcerm" => o.force_rm = truthy(&v),
             "q" => o.quiet = truthy(&v),

@@ -123,8 +123,31 @@ fn usage(st: &SharedState, types: &[String]) -> Value {
         out["Volumes"] = json!(list);
     }
     if want("build-cache") {
-        // berth has no builder yet, and so no build cache.
-        out["BuildCache"] = json!([]);
+        let list: Vec<Value> = st
+            .builder
+            .cache_usage()
+            .into_iter()
+            .map(|(id, size, in_use)| {
+                let created = st
+                    .images
+                    .get(&id)
+                    .map(|r| r.stored_at.to_rfc3339())
+                    .unwrap_or_default();
+                json!({
+                    "ID": id.to_string().trim_start_matches("sha256:"),
+                    "Parents": st.images.get(&id).and_then(|r| r.parent).map(|p| vec![p.to_string()]),
+                    "Type": "regular",
+                    "Description": "build step image",
+                    "InUse": in_use,
+                    "Shared": false,
+                    "Size": size,
+                    "CreatedAt": created,
+                    "LastUsedAt": created,
+                    "UsageCount": 1,
+                })
+            })
+            .collect();
+        out["BuildCache"] = json!(list);
     }
     out
 }

@@ -34,7 +34,8 @@ pub async fn list(
     State(s): State<SharedState>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let _ = truthy(&q.all);
+    // Without `all`, the intermediate images of builds (untagged, with children) are hidden.
+    let all = truthy(&q.all);
     let filters = Filters::parse(q.filters.as_deref())?;
     filters.only(&["dangling", "label", "before", "since", "reference", "until"])?;
     let dangling = filters.bool("dangling")?;
@@ -60,7 +61,11 @@ pub async fn list(
         let config = s.images.config(&id)?;
         let created = config.created_unix();
         let (tags, digests) = s.images.refs_of(&id);
-        if dangling.is_some_and(|d| d != tags.is_empty()) {
+        let intermediate = tags.is_empty() && s.images.has_children(&id);
+        if dangling.is_some_and(|d| d != (tags.is_empty() && !intermediate)) {
+            continue;
+        }
+        if intermediate && !all && dangling.is_none() {
             continue;
         }
         if !filters.labels_match(&config.labels()) {
@@ -118,7 +123,7 @@ pub(crate) fn summary(
         "Created": config.created_unix(),
         "Id": rec.id,
         "Labels": if labels.is_empty() { Value::Null } else { json!(labels) },
-        "ParentId": "",
+        "ParentId": rec.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         "RepoDigests": digests.iter().map(ImageRef::familiar).collect::<Vec<_>>(),
         "RepoTags": tags.iter().map(ImageRef::familiar).collect::<Vec<_>>(),
         "SharedSize": -1,
@@ -202,7 +207,7 @@ pub fn inspect(s: &SharedState, name: &str) -> ApiResult<Value> {
         "Id": id,
         "RepoTags": tags.iter().map(ImageRef::familiar).collect::<Vec<_>>(),
         "RepoDigests": digests.iter().map(ImageRef::familiar).collect::<Vec<_>>(),
-        "Parent": "",
+        "Parent": rec.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         "Comment": config.comment.clone().unwrap_or_default(),
         "Created": config.created.clone().unwrap_or_default(),
         "DockerVersion": config.docker_version.clone().unwrap_or_default(),
@@ -351,7 +356,8 @@ pub async fn prune(
             continue;
         };
         let config = s.images.config(&id)?;
-        if dangling_only && !s.images.is_dangling(&id) {
+        // An untagged image with children is a build's intermediate image, not dangling.
+        if dangling_only && (!s.images.is_dangling(&id) || s.images.has_children(&id)) {
             continue;
         }
         let labels = config.labels();

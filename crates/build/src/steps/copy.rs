@@ -168,10 +168,7 @@ impl Builder {
         let from_root = match &from {
             None => None,
             Some(name) => {
-                let image = match p
-                    .plan
-                    .stage_named(name, usize::MAX.min(p.plan.stages.len()))
-                {
+                let image = match p.plan.stage_named(name, p.plan.stages.len()) {
                     Some(i) => done.get(&i).cloned().ok_or_else(|| {
                         BuildError::Invalid(format!("stage {name} is not built before this one"))
                     })?,

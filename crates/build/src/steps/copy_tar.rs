@@ -153,7 +153,14 @@ impl CopyTar {
         for part in [
             name.as_bytes(),
             &[h.entry_type().as_byte()],
-            format!("{:o}:{}:{}", h.mode()?, h.uid()?, h.gid()?).as_bytes(),
+            // An empty numeric field reads as 0, as Go's archive/tar (and so Docker) reads it.
+            format!(
+                "{:o}:{}:{}",
+                h.mode().unwrap_or(0),
+                h.uid().unwrap_or(0),
+                h.gid().unwrap_or(0)
+            )
+            .as_bytes(),
             link.unwrap_or_default(),
         ] {
             self.hash.update((part.len() as u64).to_le_bytes());

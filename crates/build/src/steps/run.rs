@@ -195,6 +195,11 @@ impl Builder {
                 }
             }
         }
+        if !matches!(kind.as_str(), "cache" | "tmpfs") {
+            return Err(BuildError::Invalid(format!(
+                "RUN --mount=type={kind} is not supported yet"
+            )));
+        }
         let target = target
             .filter(|t| !t.is_empty())
             .ok_or_else(|| BuildError::Invalid("RUN --mount: target is required".into()))?;
@@ -212,10 +217,7 @@ impl Builder {
                     "ReadOnly": ro,
                 }))
             }
-            "tmpfs" => Ok(json!({ "Type": "tmpfs", "Target": target })),
-            other => Err(BuildError::Invalid(format!(
-                "RUN --mount=type={other} is not supported yet"
-            ))),
+            _ => Ok(json!({ "Type": "tmpfs", "Target": target })),
         }
     }
 }
