@@ -120,6 +120,70 @@ fn a_six_step_dockerfile_builds_runs_and_rebuilds_from_cache() {
 }
 
 #[test]
+fn independent_stages_build_at_once_and_print_in_order() {
+    let (d, _reg) = Daemon::with_busybox();
+    // Each of the two stages waits (up to 20 s) for the other's mark in a cache mount they
+    // share: built one after the other, the first would give up and fail.
+    let wait_for = |mine: &str, theirs: &str| {
+        format!(
+            "RUN --mount=type=cache,id=meet,target=/meet touch /meet/{mine}-$NONCE && \\\n  \
+             for i in $(seq 200); do [ -e /meet/{theirs}-$NONCE ] && exit 0; sleep 0.1; done; exit 1\n"
+        )
+    };
+    let df = format!(
+        "FROM busybox AS left\nARG NONCE\n{}RUN echo left > /made\n\
+         FROM busybox AS right\nARG NONCE\n{}RUN echo right > /made\n\
+         FROM busybox\nCOPY --from=left /made /left\nCOPY --from=right /made /right\nCMD cat /left /right\n",
+        wait_for("left", "right"),
+        wait_for("right", "left"),
+    );
+    let ctx = context(&[("Dockerfile", &df)]);
+    let nonce = std::process::id().to_string();
+    let out = d
+        .docker(&[
+            "build",
+            "--build-arg",
+            &format!("NONCE={nonce}"),
+            "-t",
+            "both",
+            path(&ctx),
+        ])
+        .ok();
+    // The classic output, stage by stage: every step once, in order.
+    let steps: Vec<usize> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("Step ")?.split('/').next()?.parse().ok())
+        .collect();
+    assert_eq!(steps, (1..=12).collect::<Vec<_>>(), "{}", out.stdout);
+    assert_eq!(
+        d.docker(&["run", "--rm", "both"]).ok().stdout,
+        "left\nright\n"
+    );
+    // A stage that fails ends the build with its error; the other stops, nothing is tagged.
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox AS slow\nRUN sleep 1\nRUN touch /never\n\
+         FROM busybox AS broken\nRUN exit 7\n\
+         FROM busybox\nCOPY --from=slow /never /\nCOPY --from=broken /etc/passwd /\n",
+    )]);
+    let out = d.docker(&["build", "-t", "half", path(&ctx)]);
+    assert_eq!(out.code, 7, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("touch /never"), "{}", out.stdout);
+    assert_ne!(d.docker(&["image", "inspect", "half"]).code, 0);
+    assert!(
+        containers(&d).lines().count() <= 1,
+        "only the failed step's container"
+    );
+}
+
+#[test]
 fn stages_targets_and_copies_between_them() {
     let (d, _reg) = Daemon::with_busybox();
     let ctx = context(&[(

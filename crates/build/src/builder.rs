@@ -183,6 +183,19 @@ impl Output {
         }
     }
 
+    /// The same output, to another channel (a stage's, forwarded in order).
+    pub fn to(&self, tx: mpsc::Sender<JsonMessage>) -> Output {
+        Output {
+            tx,
+            quiet: self.quiet,
+        }
+    }
+
+    /// Passes on a message another `Output` already filtered.
+    pub async fn forward(&self, m: JsonMessage) {
+        let _ = self.tx.send(m).await;
+    }
+
     /// The sender pulls report to (their progress is not shown under `q`).
     pub fn pull_progress(&self) -> mpsc::Sender<JsonMessage> {
         if !self.quiet {
@@ -262,32 +275,8 @@ impl Builder {
             ))
             .await;
         }
-        let needed = p.plan.needed();
-        let total: usize = needed
-            .iter()
-            .map(|&i| 1 + p.plan.stages[i].instructions.len())
-            .sum();
-        let mut done: HashMap<usize, Digest> = HashMap::new();
-        let mut step = 0;
-        let mut used_args: Vec<String> = Vec::new();
-        for &si in &needed {
-            let stage = &p.plan.stages[si];
-            step += 1;
-            out.line(format!("Step {step}/{total} : {}\n", stage.from.original))
-                .await;
-            let mut st = self.start_stage(&p, si, &done, &out).await?;
-            out.line(format!(" ---> {}\n", short(&st.image))).await;
-            self.run_triggers(&p, &mut st, &done, &out).await?;
-            for ins in &stage.instructions {
-                step += 1;
-                out.line(format!("Step {step}/{total} : {}\n", ins.original))
-                    .await;
-                self.dispatch(&p, &mut st, ins, &done, &out).await?;
-                out.line(format!(" ---> {}\n", short(&st.image))).await;
-            }
-            used_args.extend(st.args.iter().map(|(k, _)| k.clone()));
-            done.insert(si, st.image);
-        }
+        let p = Arc::new(p);
+        let (mut done, mut used_args) = self.build_stages(&p, &out).await?;
         used_args.extend(p.plan.meta_args.iter().map(|(k, _)| k.clone()));
         let unused: Vec<&str> = p
             .opts
@@ -323,7 +312,7 @@ impl Builder {
 
     /// A stage's start: an earlier stage's image, `scratch`, or an image (pulled if missing
     /// or if `pull` asks).
-    async fn start_stage(
+    pub(crate) async fn start_stage(
         &self,
         p: &Prepared,
         si: usize,
@@ -420,7 +409,7 @@ impl Builder {
     }
 
     /// The base image's ONBUILD triggers, run as if they followed the FROM, then dropped.
-    async fn run_triggers(
+    pub(crate) async fn run_triggers(
         &self,
         p: &Prepared,
         st: &mut StageState,
@@ -455,7 +444,7 @@ impl Builder {
     }
 
     /// Runs one instruction on the stage.
-    async fn dispatch(
+    pub(crate) async fn dispatch(
         &self,
         p: &Prepared,
         st: &mut StageState,

@@ -10,6 +10,8 @@ pub mod builder;
 pub mod cache;
 pub mod changes;
 #[cfg(feature = "builder")]
+mod concurrent;
+#[cfg(feature = "builder")]
 pub mod context;
 pub mod dockerfile;
 pub mod glob;

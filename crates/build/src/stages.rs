@@ -108,25 +108,28 @@ impl Plan {
         name.parse::<usize>().ok().filter(|&i| i < before)
     }
 
+    /// The stages stage `i` starts from or copies from (its base and `--from` stages).
+    pub fn deps(&self, i: usize) -> Vec<usize> {
+        let s = &self.stages[i];
+        let mut out: Vec<usize> = self.stage_named(&s.base, i).into_iter().collect();
+        for ins in &s.instructions {
+            for from in from_refs(ins) {
+                out.extend(self.stage_named(&from, i));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The stages the target needs, in build order: its base stages and `--from` stages,
     /// transitively.
     pub fn needed(&self) -> Vec<usize> {
         let mut need = BTreeSet::new();
         let mut todo = vec![self.target];
         while let Some(i) = todo.pop() {
-            if !need.insert(i) {
-                continue;
-            }
-            let s = &self.stages[i];
-            if let Some(b) = self.stage_named(&s.base, i) {
-                todo.push(b);
-            }
-            for ins in &s.instructions {
-                for from in from_refs(ins) {
-                    if let Some(b) = self.stage_named(&from, i) {
-                        todo.push(b);
-                    }
-                }
+            if need.insert(i) {
+                todo.extend(self.deps(i));
             }
         }
         need.into_iter().collect()
@@ -242,6 +245,9 @@ mod tests {
         assert_eq!(plan.stages[0].name.as_deref(), Some("tools"));
         assert_eq!(plan.target, 3);
         assert_eq!(plan.needed(), [0, 2, 3]);
+        assert_eq!(plan.deps(2), [0], "its base and a --from, once");
+        assert_eq!(plan.deps(3), [2]);
+        assert!(plan.deps(0).is_empty());
         let plan = Plan::new(&df, &[], &[], Some("tools")).unwrap();
         assert_eq!(plan.needed(), [0]);
         assert_eq!(plan.stages[0].base, "busybox:latest");
