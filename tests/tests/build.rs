@@ -539,6 +539,77 @@ fn run_cache_mounts_keep_their_content_between_builds() {
 }
 
 #[test]
+fn run_bind_mounts_show_a_stage_or_the_context_and_keep_nothing() {
+    let (d, _reg) = Daemon::with_busybox();
+    let mounts_before = mounts_under(&d);
+    let dockerfile = "FROM busybox AS deps\n\
+        RUN mkdir /out && echo built-dep > /out/dep.txt && touch /etc/berth-marker\n\
+        FROM busybox\n\
+        RUN --mount=type=bind,from=deps,source=/out,target=/in cat /in/dep.txt && ! touch /in/x 2>/dev/null\n\
+        RUN --mount=type=bind,from=deps,source=/out,target=/rw,rw touch /rw/new && ls /rw\n\
+        RUN --mount=type=bind,from=deps,source=/out,target=/in test ! -e /in/new\n\
+        RUN --mount=type=bind,from=deps,source=../../../etc,target=/p test -e /p/berth-marker\n\
+        RUN --mount=target=/ctx cp /ctx/data.txt /copied\n\
+        CMD [\"cat\", \"/copied\"]\n";
+    let ctx = context(&[("Dockerfile", dockerfile), ("data.txt", "one\n")]);
+    let out = d.docker(&["build", "-t", "binds", path(&ctx)]).ok();
+    assert!(out.stdout.contains("built-dep\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("dep.txt\nnew\n"), "{}", out.stdout);
+    assert_eq!(d.docker(&["run", "--rm", "binds"]).ok().stdout, "one\n");
+    // The context bind is keyed by what it shows: a changed file runs the step again.
+    let again = d.berth(&["build", "-t", "binds", path(&ctx)]).ok();
+    assert_eq!(
+        again.stdout.matches("Using cache").count(),
+        7,
+        "{}",
+        again.stdout
+    );
+    std::fs::write(ctx.path().join("data.txt"), "two\n").unwrap();
+    let changed = d.berth(&["build", "-t", "binds", path(&ctx)]).ok();
+    assert_eq!(
+        changed.stdout.matches("Using cache").count(),
+        5,
+        "{}",
+        changed.stdout
+    );
+    assert_eq!(d.docker(&["run", "--rm", "binds"]).ok().stdout, "two\n");
+    assert!(containers(&d).is_empty(), "no build container is left");
+    assert_eq!(mounts_under(&d), mounts_before, "no mount is left");
+
+    let bad = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=target=/ctx,rw true\n",
+    )]);
+    let out = d.docker(&["build", path(&bad)]);
+    assert!(
+        out.stderr
+            .contains("rw of the build context is not supported yet"),
+        "{}",
+        out.stderr
+    );
+    let missing = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=source=nothere,target=/x true\n",
+    )]);
+    let out = d.docker(&["build", path(&missing)]);
+    assert!(
+        out.stderr.contains("\"/nothere\" not found"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The mounts under the daemon's data root.
+fn mounts_under(d: &Daemon) -> usize {
+    let root = d.data_root().to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .count()
+}
+
+#[test]
 fn docker_py_builds_from_a_path_and_a_fileobj() {
     let (d, _reg) = Daemon::with_busybox();
     let ctx = context(&[(

@@ -168,15 +168,7 @@ impl Builder {
         let from_root = match &from {
             None => None,
             Some(name) => {
-                let image = match p.plan.stage_named(name, p.plan.stages.len()) {
-                    Some(i) => done.get(&i).cloned().ok_or_else(|| {
-                        BuildError::Invalid(format!("stage {name} is not built before this one"))
-                    })?,
-                    None => {
-                        self.base_image(name, p.opts.platform.clone(), p, out)
-                            .await?
-                    }
-                };
+                let image = self.image_named(p, name, done, out).await?;
                 let wc = self.work_container(&image, &format!("{kw} --from"))?;
                 match self.containers.copy_root(&wc).await {
                     Ok(root) => Some((wc, root)),
@@ -460,6 +452,18 @@ fn build_tar(
         }
     }
     Ok(tar.finish()?)
+}
+
+/// The digest of the content under `path` in `root`, as COPY keys its sources.
+pub(super) fn content_digest(root: &OwnedFd, path: &str) -> Result<String, BuildError> {
+    let plan = CopyPlan {
+        sources: vec![Source::Path(path.trim_start_matches('/').to_string())],
+        dest: "/".into(),
+        chown: None,
+        chmod: None,
+        unpack: false,
+    };
+    Ok(build_tar(root, &plan, "/", Ownership::default(), &|_| true, None)?.1)
 }
 
 fn open_file(root: &OwnedFd, path: &str) -> std::io::Result<Option<std::fs::File>> {

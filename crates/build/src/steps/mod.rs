@@ -6,13 +6,16 @@ mod copy;
 pub(crate) mod copy_tar;
 mod meta;
 mod run;
+mod run_mount;
 
 use berth_container::{CommitOptions, CreateBody};
 use berth_image::commit::Commit;
 use berth_image::Digest;
 use serde_json::json;
 
-use crate::builder::{Builder, StageState};
+use std::collections::HashMap;
+
+use crate::builder::{Builder, Output, Prepared, StageState};
 use crate::BuildError;
 
 impl Builder {
@@ -72,6 +75,22 @@ impl Builder {
                 created_by,
             },
         )?)
+    }
+
+    /// The image a `--from=` names: a stage built before this one, or an image.
+    pub(crate) async fn image_named(
+        &self,
+        p: &Prepared,
+        name: &str,
+        done: &HashMap<usize, Digest>,
+        out: &Output,
+    ) -> Result<Digest, BuildError> {
+        match p.plan.stage_named(name, p.plan.stages.len()) {
+            Some(i) => done.get(&i).cloned().ok_or_else(|| {
+                BuildError::Invalid(format!("stage {name} is not built before this one"))
+            }),
+            None => self.base_image(name, p.opts.platform.clone(), p, out).await,
+        }
     }
 
     /// Removes a step's container and its anonymous volumes.

@@ -1,13 +1,12 @@
 //! RUN: the command in a real container of the stage's image, under berth's runtime, with the
 //! build's env, args, user, workdir and shell; its output streamed; its changes committed.
 
-use std::path::PathBuf;
-
 use berth_container::attach::AttachStreams;
 use berth_runtime::shim::protocol::parse_frame_header;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
+use super::run_mount::RunMounts;
 use crate::builder::{Builder, Output, Prepared, StageState, PROXY_ARGS};
 use crate::cache::CacheKey;
 use crate::dockerfile::Instruction;
@@ -20,7 +19,7 @@ impl Builder {
         p: &Prepared,
         st: &mut StageState,
         ins: &Instruction,
-        _done: &std::collections::HashMap<usize, berth_image::Digest>,
+        done: &std::collections::HashMap<usize, berth_image::Digest>,
         out: &Output,
     ) -> Result<(), BuildError> {
         let flags = Flags::parse(ins, &["mount", "network"])?;
@@ -34,10 +33,21 @@ impl Builder {
                 )))
             }
         };
-        let mut mounts = Vec::new();
-        for m in flags.all("mount") {
-            mounts.push(self.run_mount(&m)?);
-        }
+        let mounts = self.run_mounts(p, &flags.all("mount"), done, out).await?;
+        let result = self.run_with(p, st, ins, network, &mounts, out).await;
+        self.release_mounts(mounts).await;
+        result
+    }
+
+    async fn run_with(
+        &self,
+        p: &Prepared,
+        st: &mut StageState,
+        ins: &Instruction,
+        network: String,
+        mounts: &RunMounts,
+        out: &Output,
+    ) -> Result<(), BuildError> {
         let argv = command(ins, &st.shell);
         // Build args reach the command's environment, under ENV of the same name.
         let env_keys: Vec<String> = st
@@ -64,7 +74,7 @@ impl Builder {
         } else {
             format!("|{} {} {}", args.len(), args.join(" "), argv.join(" "))
         };
-        let mounts_key = serde_json::to_string(&mounts).unwrap_or_default();
+        let mounts_key = mounts.key.join("\n");
         let key = CacheKey::new(
             &st.image.to_string(),
             &[
@@ -81,8 +91,8 @@ impl Builder {
         }
         let mut host_config = p.opts.host_config.clone();
         host_config.insert("NetworkMode".into(), json!(network));
-        if !mounts.is_empty() {
-            host_config.insert("Mounts".into(), json!(mounts));
+        if !mounts.mounts.is_empty() {
+            host_config.insert("Mounts".into(), json!(mounts.mounts));
         }
         let env: Vec<String> = args.iter().chain(proxies.iter()).cloned().collect();
         let body = json!({
@@ -171,54 +181,6 @@ impl Builder {
             }
         }
         Ok(p.exit_code as i64)
-    }
-
-    /// One `--mount` of a RUN, as a create body's `Mounts` entry: `type=cache` (a directory
-    /// kept under the builder's root per id) and `type=tmpfs`.
-    fn run_mount(&self, spec: &str) -> Result<Value, BuildError> {
-        let mut kind = "bind".to_string();
-        let mut target = None;
-        let mut id = None;
-        let mut ro = false;
-        for part in spec.split(',') {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            match k {
-                "type" => kind = v.to_string(),
-                "target" | "dst" | "destination" => target = Some(v.to_string()),
-                "id" => id = Some(v.to_string()),
-                "readonly" | "ro" => ro = v.is_empty() || v == "true",
-                "sharing" if matches!(v, "shared" | "private" | "locked") => {}
-                _ => {
-                    return Err(BuildError::Invalid(format!(
-                        "RUN --mount: option {k:?} is not supported yet"
-                    )))
-                }
-            }
-        }
-        if !matches!(kind.as_str(), "cache" | "tmpfs") {
-            return Err(BuildError::Invalid(format!(
-                "RUN --mount=type={kind} is not supported yet"
-            )));
-        }
-        let target = target
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| BuildError::Invalid("RUN --mount: target is required".into()))?;
-        match kind.as_str() {
-            "cache" => {
-                let id = id.unwrap_or_else(|| target.clone());
-                let dir: PathBuf = self.root.join("cache-mounts").join(hex::encode(
-                    <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()),
-                ));
-                std::fs::create_dir_all(&dir)?;
-                Ok(json!({
-                    "Type": "bind",
-                    "Source": dir.to_string_lossy(),
-                    "Target": target,
-                    "ReadOnly": ro,
-                }))
-            }
-            _ => Ok(json!({ "Type": "tmpfs", "Target": target })),
-        }
     }
 }
 
