@@ -198,6 +198,7 @@ fn stages_targets_and_copies_between_them() {
          FROM busybox\n\
          COPY --from=build /out /collected/\n\
          COPY --from=busybox /bin/busybox /bb/busybox\n\
+         COPY --from=build /out/*.txt /o?t/b*.txt /globbed/\n\
          CMD cat /collected/tool.txt /collected/built.txt\n",
     )]);
     let out = d.docker(&["build", "-t", "staged", path(&ctx)]).ok();
@@ -206,6 +207,18 @@ fn stages_targets_and_copies_between_them() {
     assert_eq!(run.stdout, "tool\nbuilt\n");
     d.docker(&["run", "--rm", "staged", "/bb/busybox", "true"])
         .ok();
+    let globbed = d.docker(&["run", "--rm", "staged", "ls", "/globbed"]).ok();
+    assert_eq!(globbed.stdout, "built.txt\ntool.txt\n");
+    let none = context(&[(
+        "Dockerfile",
+        "FROM busybox\nCOPY --from=busybox /bin/nothing* /x/\n",
+    )]);
+    let out = d.docker(&["build", path(&none)]);
+    assert!(
+        out.stderr.contains("no source files were specified"),
+        "{}",
+        out.stderr
+    );
     // --target builds up to a stage.
     d.docker(&["build", "--target", "tools", "-t", "tools-only", path(&ctx)])
         .ok();

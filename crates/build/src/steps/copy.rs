@@ -116,6 +116,8 @@ impl Builder {
         }
         let dest_word = words.pop().expect("two words");
         let mut sources = Vec::new();
+        // Wildcards in a `--from` source match in that image, once it is at hand.
+        let mut globs = Vec::new();
         for w in words {
             if let Some(name) = is_heredoc_word(&w) {
                 if let Some(h) = ins.heredocs.iter().find(|h| h.name == name) {
@@ -143,27 +145,10 @@ impl Builder {
                         sources.push(Source::Path(s));
                     }
                 }
-                Some(_) if glob::has_meta(&w) => {
-                    return Err(BuildError::Invalid(format!(
-                        "{kw} --from with wildcards ({w}) is not supported yet"
-                    )))
-                }
+                Some(_) if glob::has_meta(&w) => globs.push(w),
                 Some(_) => sources.push(Source::Path(w.trim_start_matches('/').to_string())),
             }
         }
-        let dest = join_workdir(&st.workdir(), &dest_word);
-        if sources.len() > 1 && !dest.ends_with('/') {
-            return Err(BuildError::Invalid(format!(
-                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
-            )));
-        }
-        let plan = CopyPlan {
-            sources,
-            dest,
-            chown: flags.get("chown", &vars, st.escape)?,
-            chmod,
-            unpack: kw == "ADD",
-        };
         // The source root: the context, or a container of the `--from` image.
         let from_root = match &from {
             None => None,
@@ -179,17 +164,43 @@ impl Builder {
                 }
             }
         };
-        let result = self
-            .copy_into(
-                p,
-                st,
-                kw,
-                &plan,
-                from_root.as_ref().map(|(_, r)| &r.fd),
-                from.as_deref(),
-                out,
-            )
-            .await;
+        let plan = match &from_root {
+            Some((_, root)) => from_globs(&root.fd, &globs).map(|found| {
+                sources.extend(found);
+                sources
+            }),
+            None => Ok(sources),
+        }
+        .and_then(|sources| {
+            let dest = join_workdir(&st.workdir(), &dest_word);
+            if sources.len() > 1 && !dest.ends_with('/') {
+                return Err(BuildError::Invalid(format!(
+                    "When using {kw} with more than one source file, the destination must be a directory and end with a /"
+                )));
+            }
+            Ok(CopyPlan {
+                sources,
+                dest,
+                chown: flags.get("chown", &vars, st.escape)?,
+                chmod,
+                unpack: kw == "ADD",
+            })
+        });
+        let result = match plan {
+            Ok(plan) => {
+                self.copy_into(
+                    p,
+                    st,
+                    kw,
+                    &plan,
+                    from_root.as_ref().map(|(_, r)| &r.fd),
+                    from.as_deref(),
+                    out,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         if let Some((wc, root)) = from_root {
             drop(root);
             self.drop_container(&wc).await;
@@ -452,6 +463,24 @@ fn build_tar(
         }
     }
     Ok(tar.finish()?)
+}
+
+/// The paths a `--from` source's wildcards match in that image; none is dockerd's error.
+fn from_globs(root: &OwnedFd, globs: &[String]) -> Result<Vec<Source>, BuildError> {
+    let mut out = Vec::new();
+    for g in globs {
+        let found = glob::in_root(root, g).map_err(|e| match e {
+            glob::GlobError::Pattern(_) => BuildError::Invalid(format!("invalid pattern {g:?}")),
+            glob::GlobError::Io(e) => e.into(),
+        })?;
+        if found.is_empty() {
+            return Err(BuildError::Invalid(format!(
+                "failed to compute cache key: no source files were specified for {g}"
+            )));
+        }
+        out.extend(found.into_iter().map(Source::Path));
+    }
+    Ok(out)
 }
 
 /// The digest of the content under `path` in `root`, as COPY keys its sources.

@@ -4,7 +4,7 @@
 //! into a throwaway container of it.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use berth_container::CopyRoot;
@@ -198,10 +198,7 @@ fn host_path(root: &OwnedFd, path: &str) -> Result<PathBuf, BuildError> {
             path.trim_start_matches('/')
         ))
     })?;
-    Ok(std::fs::read_link(format!(
-        "/proc/self/fd/{}",
-        fd.as_raw_fd()
-    ))?)
+    Ok(berth_volume::tree::fd_path(&fd)?)
 }
 
 #[cfg(test)]
