@@ -623,6 +623,81 @@ fn mounts_under(d: &Daemon) -> usize {
 }
 
 #[test]
+fn cache_from_reuses_the_steps_of_a_loaded_image() {
+    let (d, _reg) = Daemon::with_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nENV A=1\nCOPY f.txt /f.txt\nRUN echo ran-once > /ran\nCMD [\"cat\", \"/ran\"]\n",
+        ),
+        ("f.txt", "content\n"),
+    ]);
+    d.berth(&["build", "-t", "cached:1", path(&ctx)]).ok();
+    let id = inspect(&d, "cached:1", "{{.Id}}");
+    // The image travels as a tar; here the build cache and the step images are gone.
+    let tar = d.data_root().join("../cached.tar");
+    d.docker(&["save", "-o", tar.to_str().unwrap(), "cached:1"])
+        .ok();
+    d.docker(&["rmi", "cached:1"]).ok();
+    d.docker(&["builder", "prune", "-af"]).ok();
+    d.docker(&["load", "-i", tar.to_str().unwrap()]).ok();
+
+    let from = d
+        .docker(&[
+            "build",
+            "--cache-from",
+            "cached:1",
+            "-t",
+            "cached:2",
+            path(&ctx),
+        ])
+        .ok();
+    assert_eq!(
+        from.stdout.matches("Using cache").count(),
+        4,
+        "{}",
+        from.stdout
+    );
+    assert!(!from.stdout.contains("Running in"), "{}", from.stdout);
+    assert_eq!(
+        inspect(&d, "cached:2", "{{.Id}}"),
+        id,
+        "the loaded image itself"
+    );
+    assert_eq!(
+        d.docker(&["run", "--rm", "cached:2"]).ok().stdout,
+        "ran-once\n"
+    );
+    // A changed file: the steps before it come from the image, the rest run.
+    std::fs::write(ctx.path().join("f.txt"), "changed\n").unwrap();
+    d.docker(&["builder", "prune", "-af"]).ok();
+    let changed = d
+        .berth(&[
+            "build",
+            "--cache-from",
+            "cached:1",
+            "-t",
+            "cached:3",
+            path(&ctx),
+        ])
+        .ok();
+    assert_eq!(
+        changed.stdout.matches("Using cache").count(),
+        1,
+        "{}",
+        changed.stdout
+    );
+    assert!(changed.stdout.contains("Running in"), "{}", changed.stdout);
+    // Without --cache-from, nothing of it is used; a name that is not here is skipped.
+    d.docker(&["builder", "prune", "-af"]).ok();
+    let plain = d
+        .docker(&["build", "--cache-from", "not-here:1", path(&ctx)])
+        .ok();
+    assert!(!plain.stdout.contains("Using cache"), "{}", plain.stdout);
+    let _ = std::fs::remove_file(tar);
+}
+
+#[test]
 fn docker_py_builds_from_a_path_and_a_fileobj() {
     let (d, _reg) = Daemon::with_busybox();
     let ctx = context(&[(

@@ -31,6 +31,9 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     pub target: Option<String>,
     pub no_cache: bool,
+    /// `--cache-from`: images whose history a step's image may be taken from. Names that are
+    /// not in the store are skipped, as dockerd skips them.
+    pub cache_from: Vec<String>,
     pub pull: bool,
     /// Remove a RUN's container after it succeeds (`rm`, Docker's default).
     pub rm: bool,
@@ -62,6 +65,8 @@ pub struct Prepared {
     pub(crate) df: Dockerfile,
     pub(crate) plan: Plan,
     pub(crate) opts: BuildOptions,
+    /// The `--cache-from` images found in the store.
+    pub(crate) cache_sources: Vec<Digest>,
 }
 
 /// A stage as far as it has been built.
@@ -251,11 +256,23 @@ impl Builder {
         if opts.network_mode.is_empty() {
             opts.network_mode = "default".into();
         }
+        let cache_sources = opts
+            .cache_from
+            .iter()
+            .filter_map(|name| match self.images.resolve(name) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    tracing::info!(image = %name, error = %e, "a --cache-from image is not here, skipping it");
+                    None
+                }
+            })
+            .collect();
         Ok(Prepared {
             context,
             df,
             plan,
             opts,
+            cache_sources,
         })
     }
 
@@ -464,20 +481,47 @@ impl Builder {
         }
     }
 
-    /// Looks `key` up unless `nocache`; prints the cache lines on a hit.
+    /// Looks the step up unless `nocache`: in the build cache by `key`, then in the
+    /// `--cache-from` images by its history entry. Prints the cache line on a hit.
     pub(crate) async fn cached(
         &self,
         p: &Prepared,
+        st: &StageState,
         key: &CacheKey,
+        created_by: &str,
         out: &Output,
     ) -> Option<Digest> {
         if p.opts.no_cache {
             return None;
         }
-        let id = self.cache.get(key)?;
-        if self.images.get(&id).is_none() || !self.images.is_complete(&self.images.get(&id)?) {
-            return None;
-        }
+        let local = self.cache.get(key).filter(|id| {
+            self.images
+                .get(id)
+                .is_some_and(|r| self.images.is_complete(&r))
+        });
+        let id = match local {
+            Some(id) => id,
+            None => {
+                let commit = berth_image::commit::Commit {
+                    parent: &st.image,
+                    config: st.config.clone(),
+                    comment: "",
+                    author: &st.author,
+                    created_by,
+                };
+                match berth_image::cache_from::reuse(&self.images, commit, &p.cache_sources) {
+                    Ok(Some(id)) => {
+                        self.remember(key, &id);
+                        id
+                    }
+                    Ok(None) => return None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "looking up --cache-from images");
+                        return None;
+                    }
+                }
+            }
+        };
         out.line(" ---> Using cache\n").await;
         Some(id)
     }

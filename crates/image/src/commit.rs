@@ -77,7 +77,7 @@ pub fn derive(store: &ImageStore, c: Commit) -> Result<Digest, ArchiveError> {
 }
 
 /// Writes the config of an image on `c.parent` with `layers`, and its record.
-fn child(
+pub(crate) fn child(
     store: &ImageStore,
     c: &Commit,
     layers: Vec<LayerRecord>,

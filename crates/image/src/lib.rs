@@ -6,6 +6,7 @@
 //! Nothing here talks to a registry; the `berth-registry` crate fills these stores.
 
 pub mod archive;
+pub mod cache_from;
 pub mod changes;
 pub mod commit;
 pub mod config;

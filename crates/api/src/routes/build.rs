@@ -116,9 +116,9 @@ fn options(raw: Option<&str>, headers: &HeaderMap) -> Result<BuildOptions, ApiEr
                 ))
             }
             "cachefrom" if !unset(&v) => {
-                return Err(ApiError::bad_request(
-                    "build: cachefrom is not supported yet",
-                ))
+                o.cache_from = serde_json::from_str(&v).map_err(|_| {
+                    ApiError::bad_request(format!("cachefrom: not a JSON list of images: {v}"))
+                })?;
             }
             "remote" if !v.is_empty() => {
                 return Err(ApiError::bad_request(format!(

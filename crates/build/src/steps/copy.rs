@@ -242,25 +242,22 @@ impl Builder {
                 from.unwrap_or(""),
             ],
         );
-        if let Some(id) = self.cached(p, &key, out).await {
+        let what = if plan.sources.len() == 1 {
+            "file"
+        } else {
+            "multi"
+        };
+        let created_by = format!(
+            "/bin/sh -c #(nop) {kw} {what}:{} in {} ",
+            &provisional.1, plan.dest
+        );
+        if let Some(id) = self.cached(p, st, &key, &created_by, out).await {
             st.image = id;
             return Ok(());
         }
         let wc = self.work_container(&st.image, &format!("{kw} in {}", plan.dest))?;
-        let written = self.write_copy(&wc, src_root, plan, &keep).await;
-        let result = match written {
-            Ok(()) => {
-                let what = if plan.sources.len() == 1 {
-                    "file"
-                } else {
-                    "multi"
-                };
-                let created_by = format!(
-                    "/bin/sh -c #(nop) {kw} {what}:{} in {} ",
-                    &provisional.1, plan.dest
-                );
-                self.commit_container(st, &wc, &created_by).await
-            }
+        let result = match self.write_copy(&wc, src_root, plan, &keep).await {
+            Ok(()) => self.commit_container(st, &wc, &created_by).await,
             Err(e) => Err(e),
         };
         self.drop_container(&wc).await;
@@ -340,11 +337,11 @@ impl Builder {
         let path = clean_abs(&join_workdir(&st.workdir(), &word));
         st.config["WorkingDir"] = serde_json::json!(path);
         let key = CacheKey::new(&st.image.to_string(), &["WORKDIR", &path]);
-        if let Some(id) = self.cached(p, &key, out).await {
+        let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
+        if let Some(id) = self.cached(p, st, &key, &created_by, out).await {
             st.image = id;
             return Ok(());
         }
-        let created_by = format!("/bin/sh -c #(nop) WORKDIR {path}");
         let wc = self.work_container(&st.image, &format!("WORKDIR {path}"))?;
         let made = async {
             let root = self.containers.copy_root(&wc).await?;

@@ -22,11 +22,12 @@ impl Builder {
     ) -> Result<(), BuildError> {
         let description = apply(p, st, ins)?;
         let key = CacheKey::new(&st.image.to_string(), &["meta", &description]);
-        if let Some(id) = self.cached(p, &key, out).await {
+        let created_by = format!("/bin/sh -c #(nop)  {description}");
+        if let Some(id) = self.cached(p, st, &key, &created_by, out).await {
             st.image = id;
             return Ok(());
         }
-        let id = self.commit_config(st, &format!("/bin/sh -c #(nop)  {description}"))?;
+        let id = self.commit_config(st, &created_by)?;
         self.remember(&key, &id);
         st.image = id;
         Ok(())

@@ -85,7 +85,7 @@ impl Builder {
                 &mounts_key,
             ],
         );
-        if let Some(id) = self.cached(p, &key, out).await {
+        if let Some(id) = self.cached(p, st, &key, &created_by, out).await {
             st.image = id;
             return Ok(());
         }

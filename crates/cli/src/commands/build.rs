@@ -29,6 +29,9 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long = "no-cache")]
     no_cache: bool,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from")]
+    cache_from: Vec<String>,
     /// Always attempt to pull a newer version of the image
     #[arg(long = "pull")]
     pull: bool,
@@ -254,6 +257,10 @@ pub async fn build(client: &Client, a: BuildArgs) -> anyhow::Result<u8> {
     }
     for h in &a.add_hosts {
         path.push_str(&format!("&extrahosts={}", q(h)));
+    }
+    if !a.cache_from.is_empty() {
+        let list = serde_json::to_string(&a.cache_from).expect("strings");
+        path.push_str(&format!("&cachefrom={}", q(&list)));
     }
     let headers = [
         ("Content-Type", "application/x-tar".to_string()),
