@@ -638,7 +638,16 @@ fn cache_from_reuses_the_steps_of_a_loaded_image() {
     let tar = d.data_root().join("../cached.tar");
     d.docker(&["save", "-o", tar.to_str().unwrap(), "cached:1"])
         .ok();
-    d.docker(&["rmi", "cached:1"]).ok();
+    let busybox = inspect(&d, &format!("{}/library/busybox", _reg.addr), "{{.Id}}");
+    let rmi = d.docker(&["rmi", "cached:1"]).ok().stdout;
+    // Its untagged parents go with it: the step images, down to the tagged base.
+    assert_eq!(
+        rmi.matches("Deleted: sha256:").count(),
+        6,
+        "4 images, 2 layers: {rmi}"
+    );
+    let left = d.docker(&["image", "ls", "-aq", "--no-trunc"]).ok().stdout;
+    assert!(left.lines().all(|l| l == busybox), "{left}");
     d.docker(&["builder", "prune", "-af"]).ok();
     d.docker(&["load", "-i", tar.to_str().unwrap()]).ok();
 
@@ -688,6 +697,15 @@ fn cache_from_reuses_the_steps_of_a_loaded_image() {
         changed.stdout
     );
     assert!(changed.stdout.contains("Running in"), "{}", changed.stdout);
+    let parent = inspect(&d, "cached:3", "{{.Parent}}");
+    d.docker(&["rmi", "--no-prune", "cached:3"]).ok();
+    assert!(
+        d.docker(&["image", "ls", "-aq", "--no-trunc"])
+            .ok()
+            .stdout
+            .contains(&parent),
+        "--no-prune keeps {parent}"
+    );
     // Without --cache-from, nothing of it is used; a name that is not here is skipped.
     d.docker(&["builder", "prune", "-af"]).ok();
     let plain = d

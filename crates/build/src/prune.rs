@@ -96,7 +96,7 @@ impl Builder {
                     sizes.entry(l.chain_id.clone()).or_insert(m.size);
                 }
             }
-            self.images.delete(id.as_str(), true, |_| None)?;
+            self.images.delete(id.as_str(), true, false, |_| None)?;
             out.deleted.push(id);
         }
         // What was freed: the layers the deletes took with them.

@@ -257,11 +257,13 @@ impl ImageStore {
 
     /// Removes an image by reference or ID with Docker's rules: a reference that is not the
     /// image's last name is only untagged; an image named in several repositories needs `force`
-    /// to go by ID. `in_use` says whether a container still uses the image (409 unless forced).
+    /// to go by ID. `in_use` says whether a container still uses the image (409 unless forced). With
+    /// `prune_parents`, the parents left without a use go too (dockerd unless `noprune`).
     pub fn delete(
         &self,
         name: &str,
         force: bool,
+        prune_parents: bool,
         in_use: impl Fn(&Digest) -> Option<ImageUser>,
     ) -> Result<Vec<DeleteItem>, ImageError> {
         let id = self.resolve(name)?;
@@ -338,10 +340,42 @@ impl ImageStore {
         let record = state.images.remove(&id).expect("resolved image present");
         let _ = fs::remove_file(self.record_path(&id));
         out.push(DeleteItem::Deleted(id.to_string()));
-        for chain in self.collect_garbage(&state, &record)? {
-            out.push(DeleteItem::Deleted(chain.to_string()));
+        let mut gone = vec![record];
+        if prune_parents {
+            self.delete_parents(&mut state, &mut gone, &mut out, &in_use);
+        }
+        for record in &gone {
+            for chain in self.collect_garbage(&state, record)? {
+                out.push(DeleteItem::Deleted(chain.to_string()));
+            }
         }
         Ok(out)
+    }
+
+    /// The parents a deleted image leaves without a use: untagged, no other child, no
+    /// container. The first one still in use ends the walk, as dockerd's prune does.
+    fn delete_parents(
+        &self,
+        state: &mut State,
+        gone: &mut Vec<ImageRecord>,
+        out: &mut Vec<DeleteItem>,
+        in_use: &impl Fn(&Digest) -> Option<ImageUser>,
+    ) {
+        let mut at = gone[0].parent.clone();
+        while let Some(p) = at {
+            let (tags, digests) = refs_of(state, &p);
+            let has_child = state.images.values().any(|r| r.parent.as_ref() == Some(&p));
+            if !tags.is_empty() || !digests.is_empty() || has_child || in_use(&p).is_some() {
+                break;
+            }
+            let Some(record) = state.images.remove(&p) else {
+                break;
+            };
+            let _ = fs::remove_file(self.record_path(&p));
+            out.push(DeleteItem::Deleted(p.to_string()));
+            at = record.parent.clone();
+            gone.push(record);
+        }
     }
 
     fn is_reference_name(&self, state: &State, name: &str, id: &Digest) -> bool {
@@ -479,9 +513,9 @@ mod tests {
         assert_eq!(store.resolve("a").unwrap(), id);
         assert_eq!(store.resolve(&id.hex()[..6]).unwrap(), id);
 
-        let out = store.delete("a:v2", false, |_| None).unwrap();
+        let out = store.delete("a:v2", false, true, |_| None).unwrap();
         assert_eq!(out, vec![DeleteItem::Untagged("a:v2".into())]);
-        let out = store.delete("a", false, |_| None).unwrap();
+        let out = store.delete("a", false, true, |_| None).unwrap();
         assert_eq!(
             out,
             vec![
@@ -516,11 +550,11 @@ mod tests {
         store
             .tag(&id, &ImageRef::parse_with_default_tag("b").unwrap())
             .unwrap();
-        let err = store.delete(id.short(), false, |_| None).unwrap_err();
+        let err = store.delete(id.short(), false, true, |_| None).unwrap_err();
         assert!(err
             .to_string()
             .contains("referenced in multiple repositories"));
-        let out = store.delete(id.short(), true, |_| None).unwrap();
+        let out = store.delete(id.short(), true, true, |_| None).unwrap();
         assert_eq!(out.len(), 3);
         // A fresh open sees the same (empty) state.
         let again = ImageStore::open(dir.path()).unwrap();
@@ -543,11 +577,11 @@ mod tests {
                 })
             }
         };
-        let err = store.delete("a", true, user(true)).unwrap_err();
+        let err = store.delete("a", true, true, user(true)).unwrap_err();
         assert!(err.to_string().contains(
             "unable to delete a (cannot be forced) - image is being used by running container 0123456789ab"
         ));
-        let err = store.delete("a", false, user(false)).unwrap_err();
+        let err = store.delete("a", false, true, user(false)).unwrap_err();
         assert!(err
             .to_string()
             .contains("(must be forced) - image is being used by stopped container"));
@@ -556,7 +590,7 @@ mod tests {
             id,
             "a refused delete keeps the tag"
         );
-        let out = store.delete("a", true, user(false)).unwrap();
+        let out = store.delete("a", true, true, user(false)).unwrap();
         assert_eq!(out, vec![DeleteItem::Untagged("a:latest".into())]);
         assert!(
             store.get(&id).is_some(),

@@ -317,10 +317,11 @@ pub async fn delete(
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let _gc = s.gc.write().await;
-    let _ = truthy(&q.noprune); // berth images have no parent chain for noprune to keep.
     let items = s
         .images
-        .delete(&name, truthy(&q.force), |id| s.containers.image_user(id))?;
+        .delete(&name, truthy(&q.force), !truthy(&q.noprune), |id| {
+            s.containers.image_user(id)
+        })?;
     Ok(Json(items.into_iter().map(delete_item).collect()))
 }
 
@@ -374,7 +375,7 @@ pub async fn prune(
             continue;
         }
         let size = s.images.size(&rec);
-        let items = s.images.delete(id.as_str(), true, |_| None)?;
+        let items = s.images.delete(id.as_str(), true, false, |_| None)?;
         reclaimed += size;
         deleted.extend(items.into_iter().map(delete_item));
     }
