@@ -15,6 +15,8 @@ mod concurrent;
 pub mod context;
 pub mod dockerfile;
 pub mod glob;
+#[cfg(feature = "builder")]
+pub mod glob_root;
 pub mod ignore;
 pub mod instruction;
 #[cfg(feature = "builder")]

@@ -1,6 +1,7 @@
 //! `berth`: the docker-compatible command-line client. Everything it does goes through the
 //! Engine API on berthd's socket, so anything it can do the docker CLI can do too.
 
+mod build_view;
 mod client;
 mod commands;
 mod config;

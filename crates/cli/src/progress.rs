@@ -18,7 +18,7 @@ pub fn stdout_is_terminal() -> bool {
     unsafe { libc::isatty(1) == 1 }
 }
 
-fn terminal_width() -> usize {
+pub fn terminal_width() -> usize {
     // SAFETY: TIOCGWINSZ fills a zeroed winsize we own.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {

@@ -11,9 +11,9 @@ use super::copy_tar::{looks_like_archive, CopyTar, Ownership};
 use crate::builder::{Builder, Output, Prepared, StageState};
 use crate::cache::CacheKey;
 use crate::dockerfile::{is_heredoc_word, Instruction};
-use crate::glob;
 use crate::instruction::{self, Flags};
 use crate::BuildError;
+use crate::{glob, glob_root};
 
 /// One thing a COPY copies.
 enum Source {
@@ -466,9 +466,11 @@ fn build_tar(
 fn from_globs(root: &OwnedFd, globs: &[String]) -> Result<Vec<Source>, BuildError> {
     let mut out = Vec::new();
     for g in globs {
-        let found = glob::in_root(root, g).map_err(|e| match e {
-            glob::GlobError::Pattern(_) => BuildError::Invalid(format!("invalid pattern {g:?}")),
-            glob::GlobError::Io(e) => e.into(),
+        let found = glob_root::in_root(root, g).map_err(|e| match e {
+            glob_root::GlobError::Pattern(_) => {
+                BuildError::Invalid(format!("invalid pattern {g:?}"))
+            }
+            glob_root::GlobError::Io(e) => e.into(),
         })?;
         if found.is_empty() {
             return Err(BuildError::Invalid(format!(

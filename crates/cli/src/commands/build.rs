@@ -59,7 +59,7 @@ pub struct BuildArgs {
     /// Write the image ID to the file
     #[arg(long = "iidfile")]
     iidfile: Option<PathBuf>,
-    /// Type of progress output (auto, plain)
+    /// Type of progress output: auto (steps folding on a terminal, as BuildKit draws them), plain
     #[arg(long = "progress", default_value = "auto")]
     progress: String,
     #[arg(value_name = "PATH | -")]
@@ -274,7 +274,12 @@ pub async fn build(client: &Client, a: BuildArgs) -> anyhow::Result<u8> {
     } else {
         Box::new(std::io::stdout())
     };
-    let aux = display(resp.into_body(), &mut out, false).await?;
+    let aux = if !a.quiet && a.progress == "auto" && crate::progress::stdout_is_terminal() {
+        let width = crate::progress::terminal_width();
+        crate::build_view::show(resp.into_body(), &mut out, width).await?
+    } else {
+        display(resp.into_body(), &mut out, false).await?
+    };
     let id = aux
         .iter()
         .find_map(|v| v["ID"].as_str().map(str::to_string))
