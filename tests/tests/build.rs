@@ -743,3 +743,84 @@ print("ok")
     );
     d.docker_py(&script);
 }
+
+#[test]
+fn run_steps_get_the_builds_memory_cpu_shares_shm_hosts_and_network() {
+    let (d, _reg) = Daemon::with_busybox();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (mem, shares, want_shares) = if v2 {
+        (
+            "/sys/fs/cgroup/memory.max",
+            "/sys/fs/cgroup/cpu.weight",
+            "20",
+        )
+    } else {
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/cpu/cpu.shares",
+            "512",
+        )
+    };
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nRUN cat {mem} {shares} && df -k /dev/shm | tail -1 && grep db.test /etc/hosts && ls /sys/class/net\n"
+        ),
+    )]);
+    let out = d
+        .docker(&[
+            "build",
+            "--no-cache",
+            "-m",
+            "48m",
+            "--cpu-shares",
+            "512",
+            "--shm-size",
+            "24m",
+            "--add-host",
+            "db.test:10.9.8.7",
+            "--network",
+            "none",
+            path(&ctx),
+        ])
+        .ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(" ---> Running in "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert_eq!(lines[at + 1], (48u64 << 20).to_string(), "{}", out.stdout);
+    assert_eq!(lines[at + 2], want_shares, "{}", out.stdout);
+    assert_eq!(
+        lines[at + 3].split_whitespace().nth(1),
+        Some("24576"),
+        "{}",
+        out.stdout
+    );
+    assert!(lines[at + 4].starts_with("10.9.8.7"), "{}", out.stdout);
+    assert_eq!(lines[at + 5], "lo", "network none: {}", out.stdout);
+    // The same through berth's own CLI.
+    let out = d
+        .berth(&[
+            "build",
+            "--no-cache",
+            "--progress=plain",
+            "--add-host",
+            "db.test:10.9.8.7",
+            "--network",
+            "none",
+            "--shm-size",
+            "24m",
+            "-m",
+            "48m",
+            path(&ctx),
+        ])
+        .ok();
+    assert!(
+        out.stdout.contains(&(48u64 << 20).to_string()),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("10.9.8.7"), "{}", out.stdout);
+    assert!(out.stdout.contains(" 24576 "), "{}", out.stdout);
+}

@@ -12,6 +12,8 @@ use crate::client::{full, q, Client};
 use crate::config;
 use crate::progress::display;
 
+use super::parse::{self, flag};
+
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Name and optionally a tag in the "name:tag" format
@@ -56,6 +58,8 @@ pub struct BuildArgs {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     add_hosts: Vec<String>,
+    #[command(flatten)]
+    resources: BuildResources,
     /// Write the image ID to the file
     #[arg(long = "iidfile")]
     iidfile: Option<PathBuf>,
@@ -64,6 +68,55 @@ pub struct BuildArgs {
     progress: String,
     #[arg(value_name = "PATH | -")]
     context: String,
+}
+
+/// The resources of the RUN steps' containers, as `docker build` (classic) takes them.
+#[derive(Debug, Args)]
+struct BuildResources {
+    /// Memory limit
+    #[arg(short = 'm', long = "memory", default_value = "0", value_parser = flag("-m, --memory", parse::ram_in_bytes))]
+    memory: i64,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", default_value = "0", value_parser = flag("--memory-swap", parse::mem_swap), allow_hyphen_values = true)]
+    memory_swap: i64,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", default_value = "0", value_parser = flag("-c, --cpu-shares", parse::go_int))]
+    cpu_shares: i64,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", default_value = "0", value_parser = flag("--cpu-quota", parse::go_int))]
+    cpu_quota: i64,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", default_value = "0", value_parser = flag("--cpu-period", parse::go_int))]
+    cpu_period: i64,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size", default_value = "0", value_parser = flag("--shm-size", parse::ram_in_bytes))]
+    shm_size: i64,
+}
+
+impl BuildResources {
+    /// The query parameters of the resources that are set.
+    fn query(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in [
+            ("memory", self.memory),
+            ("memswap", self.memory_swap),
+            ("cpushares", self.cpu_shares),
+            ("cpuquota", self.cpu_quota),
+            ("cpuperiod", self.cpu_period),
+            ("shmsize", self.shm_size),
+        ] {
+            if v != 0 {
+                out.push_str(&format!("&{k}={v}"));
+            }
+        }
+        if let Some(c) = &self.cpuset_cpus {
+            out.push_str(&format!("&cpusetcpus={}", q(c)));
+        }
+        out
+    }
 }
 
 /// The context tar: every file under `dir` that `.dockerignore` does not exclude (the
@@ -255,6 +308,7 @@ pub async fn build(client: &Client, a: BuildArgs) -> anyhow::Result<u8> {
             path.push_str(&format!("&{k}={}", q(v)));
         }
     }
+    path.push_str(&a.resources.query());
     for h in &a.add_hosts {
         path.push_str(&format!("&extrahosts={}", q(h)));
     }
