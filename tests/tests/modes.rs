@@ -123,7 +123,9 @@ fn group_widens_the_socket() {
     let d = Daemon::start_with(&["--group", "65534"]);
     let m = std::fs::metadata(d.socket()).unwrap();
     assert_eq!((m.gid(), m.permissions().mode() & 0o777), (65534, 0o660));
-    let mut cmd = berth_tests::Daemon::start_with(&[]).command();
+    // Another daemon's command line, run while that daemon still owns its bridge.
+    let other = berth_tests::Daemon::start_with(&[]);
+    let mut cmd = other.command();
     cmd.arg("--group").arg("no-such-group-here");
     let out = cmd.output().unwrap();
     assert!(!out.status.success());

@@ -41,6 +41,16 @@ fn main() -> Result<()> {
     runtime.block_on(run(cfg))
 }
 
+/// `--group`: a group's name or number.
+fn socket_group(group: &str) -> Result<nix::unistd::Gid> {
+    nix::unistd::Group::from_name(group)
+        .ok()
+        .flatten()
+        .map(|g| g.gid)
+        .or_else(|| group.parse::<u32>().ok().map(nix::unistd::Gid::from_raw))
+        .with_context(|| format!("--group {group}: no such group"))
+}
+
 fn init_logging(level: &str, debug: bool) -> Result<()> {
     let level = match (debug, level) {
         (true, _) => "debug",
@@ -54,6 +64,8 @@ fn init_logging(level: &str, debug: bool) -> Result<()> {
 
 async fn run(cfg: Config) -> Result<()> {
     let socket_path = cfg.socket_path()?;
+    // Flags are checked before anything is made: a bad one leaves no bridge or rule behind.
+    let socket_gid = cfg.group.as_deref().map(socket_group).transpose()?;
     std::fs::create_dir_all(&cfg.data_root)
         .with_context(|| format!("creating data root {}", cfg.data_root.display()))?;
     std::fs::create_dir_all(&cfg.exec_root)
@@ -148,13 +160,7 @@ async fn run(cfg: Config) -> Result<()> {
     let listener = tokio::net::UnixListener::bind(&staging)
         .with_context(|| format!("binding {}", staging.display()))?;
     std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o660))?;
-    if let Some(group) = &cfg.group {
-        let gid = nix::unistd::Group::from_name(group)
-            .ok()
-            .flatten()
-            .map(|g| g.gid)
-            .or_else(|| group.parse::<u32>().ok().map(nix::unistd::Gid::from_raw))
-            .with_context(|| format!("--group {group}: no such group"))?;
+    if let (Some(group), Some(gid)) = (&cfg.group, socket_gid) {
         nix::unistd::chown(&staging, None, Some(gid))
             .with_context(|| format!("giving {} to group {group}", socket_path.display()))?;
     }
